@@ -1,0 +1,179 @@
+"""Input checks shared by every loss in :mod:`lossnotes.losses`.
+
+Every check raises ``TypeError`` (wrong kind of object or dtype) or ``ValueError`` (wrong shape, range
+or value) with a message that names the argument and says what was expected.
+
+Shape checks always run. Value checks (NaN/inf, label range, 0/1 targets) read the data, which costs a
+device synchronisation on CUDA; :func:`unchecked` turns them off for speed-critical loops once inputs are
+known to be good.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+from typing import Iterator, Sequence
+
+import torch
+
+__all__ = [
+    "REDUCTIONS",
+    "unchecked",
+    "value_checks_enabled",
+    "check_float_tensor",
+    "check_logits",
+    "check_class_target",
+    "check_multihot_target",
+    "check_class_weight",
+    "check_reduction",
+    "check_scalar",
+    "check_choice",
+    "compute_dtype",
+]
+
+REDUCTIONS = ("mean", "sum", "none")
+_VALUE_CHECKS = True
+
+
+def value_checks_enabled() -> bool:
+    return _VALUE_CHECKS
+
+
+@contextlib.contextmanager
+def unchecked() -> Iterator[None]:
+    """Skip the data-reading checks (finite values, label range, 0/1 targets) inside this block."""
+    global _VALUE_CHECKS
+    old, _VALUE_CHECKS = _VALUE_CHECKS, False
+    try:
+        yield
+    finally:
+        _VALUE_CHECKS = old
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "(" + ", ".join(str(s) for s in t.shape) + ")"
+
+
+def check_float_tensor(x, name: str, *, ndim: int | Sequence[int] | None = None,
+                       finite: bool = True) -> torch.Tensor:
+    """A floating-point tensor of the given rank with no NaN/inf (and at least one element)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must have a floating-point dtype (float32, float64, float16, bfloat16), "
+                        f"got {x.dtype}; convert with {name}.float()")
+    if ndim is not None:
+        ranks = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.dim() not in ranks:
+            want = " or ".join(str(r) for r in ranks)
+            raise ValueError(f"{name} must be {want}-dimensional, got shape {_shape(x)}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {_shape(x)}); a loss needs at least one sample and one class")
+    if finite and _VALUE_CHECKS and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or inf values")
+    return x
+
+
+def check_logits(logits, name: str = "logits", *, min_classes: int = 1) -> torch.Tensor:
+    """Logits of shape (N, C): floating point, finite, N >= 1, C >= min_classes."""
+    check_float_tensor(logits, name, ndim=2)
+    if logits.shape[1] < min_classes:
+        raise ValueError(f"{name} must have at least {min_classes} classes (columns), got shape {_shape(logits)}")
+    return logits
+
+
+def check_class_target(target, num_samples: int, num_classes: int, name: str = "target") -> torch.Tensor:
+    """Integer class indices of shape (N,) with values in [0, C)."""
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of class indices, got {type(target).__name__}")
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer class indices (torch.long), got dtype {target.dtype}")
+    if target.dim() != 1:
+        raise ValueError(f"{name} must be 1-dimensional class indices of shape ({num_samples},), "
+                         f"got shape {_shape(target)}")
+    if target.shape[0] != num_samples:
+        raise ValueError(f"{name} has {target.shape[0]} samples but logits has {num_samples}")
+    if _VALUE_CHECKS and target.numel():
+        lo, hi = int(target.min()), int(target.max())
+        if lo < 0 or hi >= num_classes:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{name} holds label {bad}, outside [0, {num_classes - 1}] for {num_classes} classes")
+    return target
+
+
+def check_multihot_target(target, shape: Sequence[int], name: str = "target") -> torch.Tensor:
+    """A multi-hot (N, C) target of 0/1 values (bool, integer or float); returned as a 0/1 mask (bool)."""
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(target).__name__}")
+    if tuple(target.shape) != tuple(shape):
+        raise ValueError(f"{name} must be multi-hot of shape {tuple(shape)} (same as logits), "
+                         f"got shape {_shape(target)}")
+    if target.dtype == torch.bool:
+        return target
+    if _VALUE_CHECKS and not bool(((target == 0) | (target == 1)).all()):
+        raise ValueError(f"{name} must be multi-hot with values 0 or 1 only")
+    return target != 0
+
+
+def check_class_weight(class_weight, num_classes: int, *, like: torch.Tensor,
+                       name: str = "class_weight") -> torch.Tensor | None:
+    """Per-class weights: a length-C sequence or 1-D tensor of finite, non-negative numbers."""
+    if class_weight is None:
+        return None
+    if not isinstance(class_weight, torch.Tensor):
+        if isinstance(class_weight, (str, bytes)) or not isinstance(class_weight, Sequence):
+            raise TypeError(f"{name} must be a 1-D tensor or a sequence of {num_classes} numbers, "
+                            f"got {type(class_weight).__name__}")
+        try:
+            class_weight = torch.tensor([float(w) for w in class_weight])
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must hold numbers: {exc}") from None
+    if class_weight.dim() != 1 or class_weight.shape[0] != num_classes:
+        raise ValueError(f"{name} must have shape ({num_classes},), one weight per class, "
+                         f"got shape {_shape(class_weight)}")
+    if class_weight.is_complex():
+        raise TypeError(f"{name} must be real, got {class_weight.dtype}")
+    class_weight = class_weight.to(device=like.device, dtype=like.dtype)
+    if _VALUE_CHECKS:
+        if not bool(torch.isfinite(class_weight).all()):
+            raise ValueError(f"{name} contains NaN or inf")
+        if bool((class_weight < 0).any()):
+            raise ValueError(f"{name} must be non-negative, got min {float(class_weight.min()):g}")
+    return class_weight
+
+
+def check_reduction(reduction) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def check_scalar(value, name: str, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False, integer: bool = False) -> float:
+    """A real (or integer) hyper-parameter in [low, high] (open ends where asked); returns a Python number."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise TypeError(f"{name} must be a scalar, got a tensor of shape {_shape(value)}")
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if integer and not float(value).is_integer():
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low:g}, got {value!r}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high:g}, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def check_choice(value, name: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """float16/bfloat16 inputs are computed in float32 (as autocast does for losses); others as they are."""
+    return torch.promote_types(x.dtype, torch.float32)
