@@ -95,10 +95,10 @@ def lgl_inr_weights(logits, target, *, beta=1.0, detach=True):
     """
     z = logits.to(compute_dtype(logits))
     c = z.shape[1]
-    onehot = F.one_hot(target, c).to(z.dtype)
-    counts = onehot.sum(0)
+    counts = torch.bincount(target, minlength=c).to(z.dtype)
     present = counts > 0
-    pbar = (onehot.t() @ torch.sigmoid(z)) / counts.clamp_min(1.0)[:, None]       # [j, k]
+    prob_sums = torch.zeros(c, c, dtype=z.dtype, device=z.device).index_add_(0, target, torch.sigmoid(z))
+    pbar = prob_sums / counts.clamp_min(1.0)[:, None]                                 # [j, k]
     if detach:
         pbar = pbar.detach()
     negative = present[:, None] & ~torch.eye(c, dtype=torch.bool, device=z.device)  # j a negative of k
@@ -138,15 +138,14 @@ def lgl_inr(logits, target, *, beta=1.0, reduction="mean", variant="paper"):
     z = logits.to(compute_dtype(logits))
     lam = lgl_inr_weights(z, target, beta=beta, detach=(variant == "paper"))
     counts = torch.bincount(target, minlength=c).to(z.dtype)
+    z_target = z.gather(1, target[:, None]).squeeze(1)
     if variant == "paper":
         neg_log = F.softplus(z)            # -log(1 - sigmoid(z))
-        pos_log = F.softplus(-z)           # -log(sigmoid(z))
+        pos = F.softplus(-z_target)        # -log(sigmoid(z_y))
     else:
-        p = torch.sigmoid(z)
-        neg_log = -torch.log(1.0 - p + 1e-7)
-        pos_log = -torch.log(p + 1e-7)
-    lam_rows = lam[target]                           # [i, k] = lambda_{y_i, k}, zero at k = y_i
-    pos = pos_log.gather(1, target[:, None]).squeeze(1)
+        neg_log = -torch.log(1.0 - torch.sigmoid(z) + 1e-7)
+        pos = -torch.log(torch.sigmoid(z_target) + 1e-7)
+    lam_rows = lam[target]                 # [i, k] = lambda_{y_i, k}, zero at k = y_i
     per_sample = (pos + (lam_rows * neg_log).sum(1)) / counts[target]
     return reduce_loss(per_sample, reduction, denominator=float(c))
 

@@ -69,9 +69,17 @@ def check_float_tensor(x, name: str, *, ndim: int | Sequence[int] | None = None,
             raise ValueError(f"{name} must be {want}-dimensional, got shape {_shape(x)}")
     if x.numel() == 0:
         raise ValueError(f"{name} is empty (shape {_shape(x)}); a loss needs at least one sample and one class")
-    if finite and _VALUE_CHECKS and not bool(torch.isfinite(x).all()):
+    if finite and _VALUE_CHECKS and not _all_finite(x):
         raise ValueError(f"{name} contains NaN or inf values")
     return x
+
+
+def _all_finite(x: torch.Tensor) -> bool:
+    """True when x has no NaN/inf. One sum decides in the common case (a NaN or inf makes the sum
+    non-finite); only a non-finite sum, which may also be plain overflow, pays for the element-wise test."""
+    if bool(torch.isfinite(x.sum())):
+        return True
+    return bool(torch.isfinite(x).all())
 
 
 def check_logits(logits, name: str = "logits", *, min_classes: int = 1) -> torch.Tensor:
@@ -94,7 +102,7 @@ def check_class_target(target, num_samples: int, num_classes: int, name: str = "
     if target.shape[0] != num_samples:
         raise ValueError(f"{name} has {target.shape[0]} samples but logits has {num_samples}")
     if _VALUE_CHECKS and target.numel():
-        lo, hi = int(target.min()), int(target.max())
+        lo, hi = (int(v) for v in torch.aminmax(target))
         if lo < 0 or hi >= num_classes:
             bad = lo if lo < 0 else hi
             raise ValueError(f"{name} holds label {bad}, outside [0, {num_classes - 1}] for {num_classes} classes")
@@ -135,7 +143,7 @@ def check_class_weight(class_weight, num_classes: int, *, like: torch.Tensor,
         raise TypeError(f"{name} must be real, got {class_weight.dtype}")
     class_weight = class_weight.to(device=like.device, dtype=like.dtype)
     if _VALUE_CHECKS:
-        if not bool(torch.isfinite(class_weight).all()):
+        if not _all_finite(class_weight):
             raise ValueError(f"{name} contains NaN or inf")
         if bool((class_weight < 0).any()):
             raise ValueError(f"{name} must be non-negative, got min {float(class_weight.min()):g}")

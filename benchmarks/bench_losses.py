@@ -1,0 +1,142 @@
+"""Speed and memory of every registered loss as ratios to ``torch.nn.functional.cross_entropy``.
+
+For each loss and shape: forward + backward time (median over many interleaved repetitions, loss and
+reference timed alternately in the same process, so machine load affects both alike) and the memory kept
+for the backward pass (bytes of saved tensors; on CUDA also the peak allocation above the inputs).
+Value checks (NaN/label range) are timed both on and off (``lossnotes.losses.unchecked``).
+
+    python benchmarks/bench_losses.py [--device cuda] [--repeats 50] [--family softmax] [--out DIR]
+
+Not a test: it reports; the targets (e.g. 1.5x for the softmax family) are read off its table.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from lossnotes.losses import unchecked
+from lossnotes.paths import build_dir
+from lossnotes.registry import all_losses
+
+SHAPES = [(4096, 10), (1024, 1000), (16384, 97)]
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _fwd_bwd(fn, logits, target):
+    z = logits.detach().requires_grad_(True)
+    fn(z, target).backward()
+
+
+def _saved_bytes(fn, logits, target) -> int:
+    """Bytes of the tensors autograd keeps between forward and backward (storage-deduplicated)."""
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        try:
+            storage = t.untyped_storage()
+            seen[storage.data_ptr()] = storage.nbytes()
+        except RuntimeError:
+            pass
+        return t
+
+    z = logits.detach().requires_grad_(True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = fn(z, target)
+    loss.backward()
+    z_ptr = z.untyped_storage().data_ptr()
+    return sum(n for ptr, n in seen.items() if ptr != z_ptr)
+
+
+def _cuda_peak(fn, logits, target, device) -> int | None:
+    if device.type != "cuda":
+        return None
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    base = torch.cuda.memory_allocated(device)
+    _fwd_bwd(fn, logits, target)
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - base
+
+
+def _time_pair(fn, ref, logits, target, device, repeats):
+    for _ in range(3):                      # warm-up
+        _fwd_bwd(fn, logits, target)
+        _fwd_bwd(ref, logits, target)
+    t_fn, t_ref = [], []
+    for _ in range(repeats):
+        for f, bucket in ((fn, t_fn), (ref, t_ref)):
+            _sync(device)
+            t0 = time.perf_counter()
+            _fwd_bwd(f, logits, target)
+            _sync(device)
+            bucket.append(time.perf_counter() - t0)
+    return statistics.median(t_fn), statistics.median(t_ref)
+
+
+def bench(device="cpu", repeats=30, family=None, shapes=SHAPES):
+    device = torch.device(device)
+    rows = []
+    for spec in all_losses(family):
+        for n, c in shapes:
+            logits, target = spec.sample_inputs(n, c, seed=0, dtype=torch.float32, device=device)
+            ref_target = torch.randint(0, c, (n,), device=device)
+            ref = lambda z, _t: F.cross_entropy(z, ref_target)   # noqa: E731  same logits, torch's fused op
+            fn = lambda z, t, _f=spec.fn: _f(z, t)                # noqa: E731
+            row = {"loss": spec.name, "family": spec.family, "N": n, "C": c, "device": str(device)}
+            for label, ctx in (("checked", contextlib.nullcontext), ("unchecked", unchecked)):
+                with ctx():
+                    t_fn, t_ref = _time_pair(fn, ref, logits, target, device, repeats)
+                row[f"time_ratio_{label}"] = t_fn / t_ref
+                row[f"ms_{label}"] = 1e3 * t_fn
+            row["ms_cross_entropy"] = 1e3 * t_ref
+            saved, saved_ref = _saved_bytes(fn, logits, target), _saved_bytes(ref, logits, target)
+            row["saved_MB"] = saved / 2**20
+            row["saved_ratio"] = saved / max(saved_ref, 1)
+            peak, peak_ref = _cuda_peak(fn, logits, target, device), _cuda_peak(ref, logits, target, device)
+            row["cuda_peak_ratio"] = None if peak is None else peak / max(peak_ref, 1)
+            rows.append(row)
+            print(f"{spec.name:24s} N={n:6d} C={c:5d}  time x{row['time_ratio_checked']:.2f} "
+                  f"(unchecked x{row['time_ratio_unchecked']:.2f})  saved-for-backward x{row['saved_ratio']:.2f}"
+                  + ("" if peak is None else f"  cuda peak x{row['cuda_peak_ratio']:.2f}"), flush=True)
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--family", default=None)
+    parser.add_argument("--out", type=Path, default=build_dir() / "benchmarks")
+    args = parser.parse_args(argv)
+    if args.device == "cpu":
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+    rows = bench(args.device, args.repeats, args.family)
+    args.out.mkdir(parents=True, exist_ok=True)
+    tag = "cuda" if args.device.startswith("cuda") else "cpu"
+    meta = {"device": torch.cuda.get_device_name() if tag == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+            "torch": torch.__version__, "repeats": args.repeats}
+    (args.out / f"losses_{tag}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    lines = ["| loss | N | C | time / F.cross_entropy | unchecked | saved for backward / F.cross_entropy | CUDA peak ratio |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        peak = "" if r["cuda_peak_ratio"] is None else f"{r['cuda_peak_ratio']:.2f}"
+        lines.append(f"| {r['loss']} | {r['N']} | {r['C']} | {r['time_ratio_checked']:.2f} | "
+                     f"{r['time_ratio_unchecked']:.2f} | {r['saved_ratio']:.2f} | {peak} |")
+    (args.out / f"losses_{tag}.md").write_text(f"Device: {meta['device']}, torch {meta['torch']}\n\n" + "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
