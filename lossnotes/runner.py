@@ -1,0 +1,271 @@
+"""Run the chapter notebooks with papermill: parameter checking, a hard per-notebook timeout, timings.
+
+Each notebook runs in its own ``python -m``-style subprocess (this interpreter, so the kernel is this
+environment's ``python3``) that calls :func:`papermill.execute_notebook`. On timeout the subprocess and
+all its descendants (the kernel included, which jupyter_client starts in its own session) are killed.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from . import paths
+
+__all__ = ["RunResult", "discover_notebooks", "resolve_chapters", "notebook_parameters",
+           "check_parameters", "run_notebooks", "print_timing_table", "QUICK_TIMEOUT", "FULL_TIMEOUT"]
+
+QUICK_TIMEOUT = 600.0  # seconds per notebook
+FULL_TIMEOUT = 6 * 3600.0
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+# Runs in the subprocess: execute one notebook; on a cell error print a one-line summary and exit 1.
+_CHILD = r"""
+import json, sys
+import papermill as pm
+from papermill.exceptions import PapermillExecutionError
+spec = json.loads(sys.argv[1])
+try:
+    pm.execute_notebook(spec["input"], spec["output"], parameters=spec["parameters"],
+                        kernel_name=spec["kernel_name"], language="python", cwd=spec["cwd"], progress_bar=False,
+                        log_output=False, execution_timeout=spec["execution_timeout"])
+except PapermillExecutionError as err:
+    print("LOSSNOTES-CELL-ERROR " + json.dumps({"cell": err.exec_count, "ename": err.ename,
+          "evalue": err.evalue, "traceback": err.traceback}), file=sys.stderr)
+    sys.exit(1)
+"""
+
+
+@dataclass
+class RunResult:
+    """Outcome of one notebook: ``ok`` is False on a cell error, a crash or a timeout (see ``error``)."""
+
+    name: str
+    seconds: float
+    ok: bool
+    error: str | None
+    output: Path
+    timed_out: bool = False
+    traceback: str | None = None
+
+
+def _notebooks_dir(notebooks_dir) -> Path:
+    return Path(notebooks_dir) if notebooks_dir is not None else paths.repo_root() / "notebooks"
+
+
+def discover_notebooks(notebooks_dir=None) -> list[Path]:
+    """``notebooks/*.ipynb``, sorted by name."""
+    return sorted(p for p in _notebooks_dir(notebooks_dir).glob("*.ipynb") if not p.name.startswith("."))
+
+
+def resolve_chapters(chapters=None, notebooks_dir=None) -> list[Path]:
+    """Notebook paths for ``chapters``: names such as ``"00"`` or ``"00_foundations"``, or paths; all if None."""
+    available = discover_notebooks(notebooks_dir)
+    if chapters is None or (not isinstance(chapters, str) and len(chapters) == 0):
+        return available
+    if isinstance(chapters, (str, os.PathLike)):
+        chapters = [chapters]
+    chosen = []
+    for chapter in chapters:
+        text = str(chapter)
+        path = Path(text)
+        if path.suffix == ".ipynb" and path.is_file():
+            match = [path]
+        else:
+            stem = path.stem if path.suffix == ".ipynb" else text
+            match = [p for p in available if p.stem == stem] or \
+                    [p for p in available if p.stem.split("_", 1)[0] == stem]
+        if len(match) != 1:
+            names = ", ".join(p.stem for p in available) or "(none)"
+            what = "is ambiguous" if match else "not found"
+            raise ValueError(f"chapter {text!r} {what}; available: {names}")
+        if match[0] not in chosen:
+            chosen.append(match[0])
+    return chosen
+
+
+def notebook_parameters(path) -> dict[str, object]:
+    """Names and defaults assigned in the notebook's cell tagged ``parameters``.
+
+    Defaults are Python literals where possible, else the source text. ``ValueError`` if there is no such cell.
+    """
+    nb = nbformat.read(str(path), as_version=4)
+    cell = next((c for c in nb.cells if c.cell_type == "code"
+                 and "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        raise ValueError(f"{Path(path).name} has no code cell tagged 'parameters'")
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError as err:
+        raise ValueError(f"{Path(path).name}: cannot parse the parameters cell: {err}") from err
+    params = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        try:
+            default = ast.literal_eval(value)
+        except ValueError:
+            default = ast.get_source_segment(cell.source, value)
+        for target in targets:
+            if isinstance(target, ast.Name):
+                params[target.id] = default
+    return params
+
+
+def check_parameters(path, parameters) -> None:
+    """``ValueError`` naming any of ``parameters`` that the notebook's parameters cell does not define."""
+    known = notebook_parameters(path)
+    unknown = sorted(set(parameters) - set(known))
+    if unknown:
+        raise ValueError(f"{Path(path).stem}: unknown parameter(s) {', '.join(unknown)}; "
+                         f"the notebook's parameters are: {', '.join(known) or '(none)'}")
+
+
+def _check_kernel(kernel_name: str) -> None:
+    """``ValueError`` for an unknown kernel; a warning if it would not run this interpreter."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    ksm = KernelSpecManager()
+    try:
+        spec = ksm.get_kernel_spec(kernel_name)
+    except NoSuchKernel:
+        raise ValueError(f"no Jupyter kernel {kernel_name!r}; available: "
+                         f"{', '.join(sorted(ksm.find_kernel_specs()))}") from None
+    exe = spec.argv[0] if spec.argv else ""
+    # jupyter_client replaces a bare "python"/"python3"/"python3.X" with sys.executable.
+    aliases = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
+    if exe not in aliases and Path(exe).resolve() != Path(sys.executable).resolve():
+        warnings.warn(f"kernel {kernel_name!r} runs {exe}, not this interpreter ({sys.executable}); "
+                      "lossnotes may be missing or stale there", RuntimeWarning, stacklevel=3)
+
+
+def _kill_tree(pid: int) -> None:
+    """Kill ``pid`` and all its descendants (the kernel lives in its own session, so killpg is not enough)."""
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil comes with ipykernel
+        os.killpg(pid, signal.SIGKILL)
+        return
+    try:
+        parent = psutil.Process(pid)
+        procs = parent.children(recursive=True) + [parent]
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+
+
+def _cell_error(stderr: str) -> tuple[str | None, str | None]:
+    for line in reversed(stderr.splitlines()):
+        if line.startswith("LOSSNOTES-CELL-ERROR "):
+            info = json.loads(line.split(" ", 1)[1])
+            summary = f"cell In [{info['cell']}] raised {info['ename']}: {info['evalue']}"
+            return summary, _ANSI.sub("", "\n".join(info["traceback"] or []))
+    return None, None
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:]) or "(no output)"
+
+
+def run_notebooks(chapters=None, *, full: bool = False, device: str = "auto", timeout: float | None = None,
+                  parameters: dict | None = None, output_dir=None, kernel_name: str = "python3",
+                  notebooks_dir=None, echo: bool = False) -> list[RunResult]:
+    """Execute the chosen notebooks (all by default) in order with ``quick = not full`` and ``device``.
+
+    ``parameters`` are extra notebook parameters; names a notebook does not define raise ``ValueError``
+    before anything runs. ``timeout`` is a hard wall-clock limit per notebook (default 600 s quick,
+    6 h full). Executed notebooks go to ``<build>/notebooks/``, or ``<output_dir>/notebooks/`` when
+    ``output_dir`` is given, in which case ``$LOSSNOTES_OUTPUT`` is set to it for the notebooks.
+    ``echo`` prints one line per notebook as it starts and ends.
+    """
+    timeout = (FULL_TIMEOUT if full else QUICK_TIMEOUT) if timeout is None else float(timeout)
+    if not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+    params = {"quick": not full, "device": device, **(parameters or {})}
+    notebooks = resolve_chapters(chapters, notebooks_dir)
+    for nb in notebooks:  # validate everything before running anything
+        check_parameters(nb, params)
+    if notebooks:
+        _check_kernel(kernel_name)
+
+    out_root = Path(output_dir) if output_dir is not None else paths.build_dir()
+    out_dir = out_root / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if output_dir is not None:
+        env["LOSSNOTES_OUTPUT"] = str(Path(output_dir).resolve())
+    if env.get("MPLBACKEND", "").lower() == "agg":
+        env.pop("MPLBACKEND")  # let the kernel use its inline backend so executed notebooks show figures
+
+    results = []
+    for nb in notebooks:
+        output = out_dir / nb.name
+        spec = {"input": str(nb.resolve()), "output": str(output.resolve()), "parameters": params,
+                "kernel_name": kernel_name, "cwd": str(nb.resolve().parent),
+                "execution_timeout": max(1, int(timeout))}
+        if echo:
+            print(f"running {nb.stem} ({'full' if full else 'quick'}, timeout {timeout:.0f} s) ...", flush=True)
+        start = time.perf_counter()
+        # stderr goes to a file, not a pipe: a stray grandchild holding a pipe open cannot block us.
+        with tempfile.TemporaryFile("w+") as log:
+            proc = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(spec)], env=env,
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            timed_out = False
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _kill_tree(proc.pid)
+                proc.wait()
+            seconds = time.perf_counter() - start
+            log.seek(0)
+            stderr = log.read()
+        error = trace = None
+        if timed_out:
+            error = f"timed out after {timeout:.0f} s (notebook and kernel killed)"
+        elif proc.returncode != 0:
+            error, trace = _cell_error(stderr)
+            if error is None:
+                error = f"papermill exited with code {proc.returncode}:\n{_tail(stderr)}"
+        result = RunResult(nb.stem, seconds, error is None, error, output, timed_out, trace)
+        results.append(result)
+        if echo:
+            print(f"  {nb.stem}: {'ok' if result.ok else 'FAILED'} in {seconds:.1f} s", flush=True)
+    return results
+
+
+def print_timing_table(results, file=None) -> None:
+    """Print name, status and seconds per notebook, a total, then the errors."""
+    file = sys.stdout if file is None else file
+    width = max([len(r.name) for r in results] + [8])
+    print(f"{'notebook':<{width}}  {'status':<7}  {'seconds':>9}", file=file)
+    print(f"{'-' * width}  {'-' * 7}  {'-' * 9}", file=file)
+    for r in results:
+        status = "ok" if r.ok else ("TIMEOUT" if r.timed_out else "FAILED")
+        print(f"{r.name:<{width}}  {status:<7}  {r.seconds:>9.1f}", file=file)
+    total = sum(r.seconds for r in results)
+    failed = sum(not r.ok for r in results)
+    print(f"{'total':<{width}}  {f'{failed} bad' if failed else 'ok':<7}  {total:>9.1f}", file=file)
+    for r in results:
+        if not r.ok:
+            print(f"\n{r.name}: {r.error}\n  executed notebook: {r.output}", file=file)

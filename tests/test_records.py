@@ -1,0 +1,97 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lossnotes.records import (Record, Recorder, describe_device, load_records, record, scoreboard,
+                               scoreboard_markdown, write_scoreboard)
+
+BASE = dict(chapter="00", table="Table 1", row="SML", metric="accuracy", setting="2 epochs", mode="quick",
+            device="cpu (2 cores)", seeds=[0])
+
+
+def test_record_accepts_runtime_numbers():
+    into = []
+    r = record("00", "Table 1", "SML", "accuracy", ours=torch.tensor(0.91), paper=92, ours_std=np.float32(0.5),
+               setting="2 epochs", mode="full", device="cpu", seeds=(0, 1), into=into)
+    assert into == [r]
+    assert isinstance(r.ours, float) and r.ours == pytest.approx(0.91)
+    assert r.paper == 92.0 and r.seeds == [0, 1] and r.delta == pytest.approx(0.91 - 92)
+    assert Record(**{**BASE, "ours": np.float64(1.5)}).delta is None
+
+
+@pytest.mark.parametrize("bad", ["0.9", float("nan"), float("inf"), None, True, [0.9], torch.ones(3)])
+def test_record_rejects_bad_ours(bad):
+    with pytest.raises(ValueError, match="ours"):
+        Record(**BASE, ours=bad)
+
+
+@pytest.mark.parametrize("change", [{"mode": "fast"}, {"paper": float("nan")}, {"ours_std": -1.0},
+                                    {"seeds": []}, {"seeds": ["0"]}, {"setting": ""}, {"paper": "92"}])
+def test_record_rejects_bad_fields(change):
+    with pytest.raises(ValueError):
+        Record(**{**BASE, "ours": 0.5, **change})
+
+
+def test_describe_device():
+    assert describe_device("cpu").startswith("cpu (")
+    assert describe_device("auto") == describe_device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_recorder_save_load_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOSSNOTES_OUTPUT", str(tmp_path))
+    rec = Recorder("01_softmax", quick=True, device="cpu")
+    rec.add(table="Table 2", row="LGL", metric="error %", ours=torch.tensor(7.25), paper=7.1, ours_std=0.2,
+            setting="5000-sample subset, 2 epochs", seeds=[0, 1, 2])
+    rec.add(table="Fig 3", row="SML", metric="loss", ours=0.5, setting="toy", seeds=0, note="no paper number")
+    with pytest.raises(ValueError):
+        rec.add(table="T", row="r", metric="m", ours="7.2", setting="s", seeds=[0])
+    path = rec.save()
+    assert path == tmp_path / "results" / "01_softmax.json"
+    doc = json.loads(path.read_text())
+    assert doc["chapter"] == "01_softmax" and doc["mode"] == "quick" and doc["device"].startswith("cpu")
+    assert doc["torch"] == torch.__version__ and "created" in doc and len(doc["records"]) == 2
+    assert load_records(path) == rec.records
+    assert list(rec.frame()["ours"]) == [7.25, 0.5]
+
+
+def _write(root, chapter, mode, rows):
+    rec = Recorder(chapter, quick=(mode == "quick"), device="cpu")
+    for row in rows:
+        rec.add(**row)
+    return rec.save()
+
+
+def test_scoreboard_gathers_chapters_with_delta_and_markdown(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOSSNOTES_OUTPUT", str(tmp_path))
+    _write(tmp_path, "00_foundations", "quick",
+           [dict(table="Table 1", row="SML", metric="acc", ours=0.8125, paper=0.9, setting="s", seeds=[0])])
+    _write(tmp_path, "01_softmax", "quick",
+           [dict(table="Table 2", row="LGL", metric="acc", ours=0.75, setting="s", seeds=[1, 2]),
+            dict(table="Table 2", row="LGL-INR", metric="acc", ours=0.6875, paper=0.5, ours_std=0.03125,
+                 setting="s", seeds=[1, 2])])
+    df = scoreboard(tmp_path)
+    assert list(df["chapter"]) == ["00_foundations", "01_softmax", "01_softmax"]
+    for col in ["chapter", "table", "row", "metric", "paper", "ours", "ours_std", "delta", "setting", "mode",
+                "device", "seeds", "source"]:
+        assert col in df.columns
+    assert df["delta"].iloc[0] == pytest.approx(0.8125 - 0.9)
+    assert math.isnan(df["delta"].iloc[1]) and df["delta"].iloc[2] == pytest.approx(0.1875)
+    assert df["seeds"].iloc[1] == "1,2" and set(df["mode"]) == {"quick"}
+    md = scoreboard_markdown(df)
+    assert md.startswith("| chapter |") and md.count("\n") == 2 + 3
+    for number in ["0.8125", "0.9", "-0.0875", "0.75", "0.6875", "0.03125", "0.1875"]:
+        assert number in md
+    csv_path, md_path = write_scoreboard(df, csv_path=tmp_path / "s.csv", markdown_path=tmp_path / "s.md")
+    assert md_path.read_text() == md and "0.6875" in csv_path.read_text()
+
+
+def test_scoreboard_default_roots_include_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOSSNOTES_OUTPUT", str(tmp_path))
+    _write(tmp_path, "zz_fake", "quick", [dict(table="T", row="r", metric="m", ours=1.0, setting="s", seeds=[0])])
+    df = scoreboard()
+    mine = df[df["chapter"] == "zz_fake"]
+    assert len(mine) == 1 and mine["source"].iloc[0] == str(tmp_path / "results")
+    assert scoreboard(tmp_path / "nothing-here").empty
