@@ -1,7 +1,15 @@
 """SymPy twins of every loss (same names as :mod:`lossnotes.losses`) and helpers for derivations."""
 from .core import *  # noqa: F401,F403
 from .core import __all__ as _core_all
+from . import margin as _margin
+from .margin import (am_softmax, arcface, arcface_phi, l2_softmax, large_margin_softmax, psi,  # noqa: F401
+                     psi_of_cos, sphereface, weighted_softmax)
 from . import softmax as _softmax
 from .softmax import lgl_inr, logistic_ova, softmax_cross_entropy  # noqa: F401
+from . import thresholding as _thresholding
+from .thresholding import (adaptive_focal, aml, atl, balanced_softmax, hinge_abl, mean_sat,  # noqa: F401
+                           sat)
 
 __all__ = list(_core_all) + list(_softmax.__all__)
+__all__ += list(_margin.__all__)
+__all__ += list(_thresholding.__all__)
