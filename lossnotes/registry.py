@@ -9,12 +9,20 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-__all__ = ["LossSpec", "register", "all_losses", "get", "CLAIMS", "TARGET_KINDS"]
+__all__ = ["LossSpec", "register", "all_losses", "get", "CLAIMS", "TARGET_KINDS", "INPUT_KINDS", "as_inputs"]
 
 #: Properties a paper may claim for a loss; the battery checks those it can ("convex": PSD Hessian).
 CLAIMS = ("convex", "bounded", "classification_calibrated", "proper", "batch_level", "symmetric")
 #: What ``target`` holds: integer class indices (N,), a 0/1 multi-hot (N, C), or real scores (N, C).
 TARGET_KINDS = ("class", "multihot", "score")
+#: The float inputs a loss may take before ``target``: unbounded logits (N, C), features (N, d), class
+#: weights (C, d), or cosines (N, C) in [-1, 1].
+INPUT_KINDS = ("logits", "features", "weight", "cosine")
+
+
+def as_inputs(inputs) -> tuple:
+    """The float inputs as a tuple: ``sample_inputs`` gives one tensor for a one-input loss, a tuple otherwise."""
+    return tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
 
 
 @dataclass(frozen=True)
@@ -23,8 +31,14 @@ class LossSpec:
 
     ``test_params`` are hyper-parameter sets the battery runs the twin comparison with;
     ``bad_params`` are ``(kwargs, exception type, message fragment)`` the loss must reject;
-    ``mean_denominator(logits, target, **hp)`` gives what ``reduction="mean"`` divides the sum by
+    ``mean_denominator(*inputs, target, **hp)`` gives what ``reduction="mean"`` divides the sum by
     (None: the number of samples).
+
+    ``inputs`` names the float inputs before ``target`` (each one of :data:`INPUT_KINDS`), in order: the
+    default ``("logits",)`` is ``fn(logits, target, **hp)``; margin losses take ``("features", "weight")`` or
+    ``("cosine",)``. The twin takes one SymPy matrix per input: ``twin(*matrices, target, **hp)``.
+    ``extra["required_params"](C)`` gives hyper-parameters without a default (e.g. ``class_weight``) that every
+    call needs; :meth:`call` adds them.
     """
 
     name: str
@@ -36,6 +50,7 @@ class LossSpec:
     defaults: Mapping[str, Any]
     claims: frozenset = frozenset()
     target_kind: str = "class"
+    inputs: tuple = ("logits",)
     test_params: Sequence[Mapping[str, Any]] = ({},)
     bad_params: Sequence[tuple] = ()
     mean_denominator: Callable | None = None
@@ -46,6 +61,9 @@ class LossSpec:
     def sample_inputs(self, n: int = 8, c: int = 5, *, seed: int = 0, dtype=None, scale: float = 3.0,
                       device="cpu"):
         """Random valid ``(logits, target)`` for this loss (``extra["make_inputs"]`` overrides).
+
+        A loss with several float inputs gets ``((features, weight), target)`` (see ``inputs``), from its
+        ``extra["make_inputs"]``; :func:`as_inputs` turns either form into a tuple.
 
         Class targets cover every class when ``n >= c``; multi-hot targets follow the ATLOP convention
         (column 0 set exactly when no other column is); score targets are real (N, C).
@@ -68,6 +86,29 @@ class LossSpec:
             target = (scale * torch.randn(n, c, generator=g, dtype=torch.float64)).to(dtype)
         return logits, target.to(device)
 
+    def num_classes(self, inputs) -> int:
+        """C for these inputs: the rows of ``weight`` for a features/weight loss, else the columns of the first."""
+        inputs = as_inputs(inputs)
+        if "weight" in self.inputs:
+            return inputs[self.inputs.index("weight")].shape[0]
+        return inputs[0].shape[-1]
+
+    def required_params(self, num_classes: int) -> dict:
+        """Hyper-parameters without a default that every call needs (``extra["required_params"]``)."""
+        make = self.extra.get("required_params")
+        return dict(make(num_classes)) if make else {}
+
+    def call(self, inputs, target, **hp):
+        """``fn(*inputs, target, **required, **hp)``: ``hp`` overrides the required defaults."""
+        inputs = as_inputs(inputs)
+        try:
+            required = self.required_params(self.num_classes(inputs)) if "required_params" in self.extra else {}
+        except (AttributeError, IndexError, TypeError, ValueError):
+            # malformed inputs (no shape to size them by): pass None, and let fn name the problem
+            required = {k: None for k, p in inspect.signature(self.fn).parameters.items()
+                        if p.kind is p.KEYWORD_ONLY and p.default is p.empty}
+        return self.fn(*inputs, target, **{**required, **hp})
+
     @property
     def batch_level(self) -> bool:
         """True when a sample's loss depends on the other samples in the batch."""
@@ -88,6 +129,8 @@ def register(spec: LossSpec) -> LossSpec:
         raise ValueError(f"{spec.name}: unknown claims {sorted(unknown)}; known: {CLAIMS}")
     if spec.target_kind not in TARGET_KINDS:
         raise ValueError(f"{spec.name}: target_kind must be one of {TARGET_KINDS}, got {spec.target_kind!r}")
+    if not spec.inputs or set(spec.inputs) - set(INPUT_KINDS):
+        raise ValueError(f"{spec.name}: inputs must name kinds from {INPUT_KINDS}, got {spec.inputs!r}")
     params = inspect.signature(spec.fn).parameters
     if "reduction" not in params:
         raise ValueError(f"{spec.name}: a loss must take reduction=")

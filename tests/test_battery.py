@@ -2,6 +2,9 @@
 
 Twin agreement (value and gradient), gradcheck, the bad-input matrix, extreme logits in fp32/fp16/bf16,
 module == function, reduction consistency, and PSD Hessians where the paper claims convexity.
+
+A loss takes one or more float inputs before ``target`` (``spec.inputs``: logits, or features and weight, or
+cosines); every check runs on all of them. Cosines are bounded, so their "extreme" values are exactly +-1.
 """
 from __future__ import annotations
 
@@ -9,13 +12,14 @@ import math
 
 import numpy as np
 import pytest
+import sympy as sp
 import torch
 from hypothesis import given, settings, strategies as st
 
 import lossnotes.losses as L
 from lossnotes import symbolic
 from lossnotes.losses import module_class
-from lossnotes.registry import LossSpec, all_losses, register
+from lossnotes.registry import LossSpec, all_losses, as_inputs, register
 
 SPECS = all_losses()
 IDS = [s.name for s in SPECS]
@@ -35,69 +39,110 @@ def _hp(hp, like):
     return {k: torch.tensor(v, dtype=like.dtype) if isinstance(v, list) else v for k, v in hp.items()}
 
 
+def _symbols(spec, inputs):
+    """One SymPy matrix per float input, shaped like it, with the input's kind as the symbol name."""
+    return [symbolic.logit_symbols(*x.shape, name=kind[0] if kind != "logits" else "z")
+            for kind, x in zip(spec.inputs, inputs)]
+
+
+def _twin_params(spec, inputs, hp):
+    return {**spec.required_params(spec.num_classes(inputs)), **hp}
+
+
 @pytest.mark.parametrize("spec,hp", CASES, ids=CASE_IDS)
 def test_twin_value_and_gradient_match_torch(spec: LossSpec, hp):
     for seed in (0, 1):
-        logits, target = spec.sample_inputs(N, C, seed=seed)
-        logits.requires_grad_(True)
-        per_sample = spec.fn(logits, target, **_hp(hp, logits), reduction="none")
-        (grad,) = torch.autograd.grad(per_sample.sum(), logits)
-        z = symbolic.logit_symbols(N, C)
-        exprs = spec.twin(z, target, **hp)
+        inputs, target = spec.sample_inputs(N, C, seed=seed)
+        inputs = tuple(x.requires_grad_(True) for x in as_inputs(inputs))
+        per_sample = spec.call(inputs, target, **_hp(hp, inputs[0]), reduction="none")
+        grads = torch.autograd.grad(per_sample.sum(), inputs)
+        mats = _symbols(spec, inputs)
+        exprs = spec.twin(*mats, target, **_twin_params(spec, inputs, hp))
         assert len(exprs) == N
-        values = logits.detach().numpy()
+        z = sp.Matrix([v for mat in mats for v in mat])          # every input's symbols, flattened
+        values = np.concatenate([x.detach().numpy().ravel() for x in inputs])
         np.testing.assert_allclose(symbolic.evaluate(exprs, z, values), per_sample.detach().numpy(),
                                    rtol=1e-10, atol=1e-12, err_msg=f"{spec.name} value differs from its twin")
-        np.testing.assert_allclose(symbolic.evaluate_gradient(exprs, z, values), grad.numpy(),
+        np.testing.assert_allclose(symbolic.evaluate_gradient(exprs, z, values).ravel(),
+                                   np.concatenate([g.numpy().ravel() for g in grads]),
                                    rtol=1e-9, atol=1e-11, err_msg=f"{spec.name} gradient differs from its twin")
 
 
 @pytest.mark.parametrize("spec,hp", CASES, ids=CASE_IDS)
 def test_gradcheck(spec, hp):
-    logits, target = spec.sample_inputs(4, 3, seed=2, scale=1.5)
-    kw_twin = {k: v[:3] if isinstance(v, list) else v for k, v in hp.items()}
-    if any(e.has(symbolic.StopGradient) for e in spec.twin(symbolic.logit_symbols(4, 3), target, **kw_twin)):
+    inputs, target = spec.sample_inputs(4, 3, seed=2, scale=1.5)
+    inputs = as_inputs(inputs)
+    kw_twin = _twin_params(spec, inputs, {k: v[:3] if isinstance(v, list) else v for k, v in hp.items()})
+    if any(e.has(symbolic.StopGradient) for e in spec.twin(*_symbols(spec, inputs), target, **kw_twin)):
         pytest.skip("the gradient holds a stop_gradient term constant by design (checked against the twin)")
-    logits.requires_grad_(True)
-    kw = _hp({k: v[:3] if isinstance(v, list) else v for k, v in hp.items()}, logits)
-    assert torch.autograd.gradcheck(lambda z: spec.fn(z, target, **kw, reduction="none"), (logits,))
+    inputs = tuple(x.requires_grad_(True) for x in inputs)
+    kw = _hp(kw_twin, inputs[0])
+    assert torch.autograd.gradcheck(lambda *xs: spec.call(xs, target, **kw, reduction="none"), inputs)
 
 
 # ---- bad inputs -------------------------------------------------------------------------------------
 
+def _replace(inputs, i, value):
+    return inputs[:i] + (value,) + inputs[i + 1:]
+
+
 def _bad_inputs(spec):
-    """(description, logits, target, kwargs, exception, fragment of the message)."""
-    logits, target = spec.sample_inputs(N, C, seed=3, dtype=torch.float32)
-    cases = [
-        ("1-d logits", logits[0], target, {}, ValueError, "logits"),
-        ("3-d logits", logits[None], target, {}, ValueError, "logits"),
-        ("integer logits", logits.round().long(), target, {}, TypeError, "logits"),
-        ("list logits", logits.tolist(), target, {}, TypeError, "logits"),
-        ("NaN logits", logits.clone().index_put_((torch.tensor([1]), torch.tensor([2])), torch.tensor(float("nan"))),
-         target, {}, ValueError, "NaN"),
-        ("inf logits", logits.clone().index_put_((torch.tensor([0]), torch.tensor([0])), torch.tensor(float("inf"))),
-         target, {}, ValueError, "inf"),
-        ("empty batch", logits[:0], target[:0], {}, ValueError, "empty"),
-        ("N mismatch", logits, target[:-1], {}, ValueError, "target"),
-        ("unknown reduction", logits, target, {"reduction": "avg"}, ValueError, "reduction"),
+    """(description, inputs, target, kwargs, exception, fragment of the message).
+
+    The generic cases run for each float input in turn (named by its kind: ``logits``, ``features``,
+    ``weight``, ``cosine``); cosines out of [-1, 1] and a features/weight dimension mismatch are added for the
+    losses that take them."""
+    inputs, target = spec.sample_inputs(N, C, seed=3, dtype=torch.float32)
+    inputs = as_inputs(inputs)
+    cases = []
+    for i, (kind, x) in enumerate(zip(spec.inputs, inputs)):
+        def put(value, _i=i):
+            return _replace(inputs, _i, value)
+        nan, inf = x.clone(), x.clone()
+        nan[1, 2 % x.shape[1]] = float("nan")
+        inf[0, 0] = float("inf")
+        cases += [
+            (f"1-d {kind}", put(x[0]), target, {}, ValueError, kind),
+            (f"3-d {kind}", put(x[None]), target, {}, ValueError, kind),
+            (f"integer {kind}", put(x.round().long()), target, {}, TypeError, kind),
+            (f"list {kind}", put(x.tolist()), target, {}, TypeError, kind),
+            (f"NaN {kind}", put(nan), target, {}, ValueError, "NaN"),
+            (f"inf {kind}", put(inf), target, {}, ValueError, "inf"),
+        ]
+        if kind == "cosine":
+            above, below = x.clone(), x.clone()
+            above[2, 1] = 1.01
+            below[0, 3] = -1.5
+            cases += [("cosine above 1", put(above), target, {}, ValueError, "cosine"),
+                      ("cosine below -1", put(below), target, {}, ValueError, "cosine"),
+                      ("scaled cosine s*cos", put(30.0 * x), target, {}, ValueError, "cosine")]
+        if kind == "weight":
+            cases += [("features/weight d mismatch", put(x[:, :-1]), target, {}, ValueError, "weight"),
+                      ("empty weight", put(x[:0]), target, {}, ValueError, "empty")]
+    # the batch dimension N: every (N, .) input cut to 0 rows, and the target one short
+    cut = tuple(x[:0] if kind != "weight" else x for kind, x in zip(spec.inputs, inputs))
+    cases += [
+        ("empty batch", cut, target[:0], {}, ValueError, "empty"),
+        ("N mismatch", inputs, target[:-1], {}, ValueError, "target"),
+        ("unknown reduction", inputs, target, {"reduction": "avg"}, ValueError, "reduction"),
     ]
     if spec.target_kind == "class":
         cases += [
-            ("label too large", logits, target.clone().fill_(C), {}, ValueError, "target"),
-            ("negative label", logits, target.clone().fill_(-1), {}, ValueError, "target"),
-            ("float labels", logits, target.float(), {}, TypeError, "target"),
-            ("2-d labels", logits, target[:, None], {}, ValueError, "target"),
+            ("label too large", inputs, target.clone().fill_(C), {}, ValueError, "target"),
+            ("negative label", inputs, target.clone().fill_(-1), {}, ValueError, "target"),
+            ("float labels", inputs, target.float(), {}, TypeError, "target"),
+            ("2-d labels", inputs, target[:, None], {}, ValueError, "target"),
         ]
     elif spec.target_kind == "multihot":
         cases += [
-            ("not 0/1", logits, target * 2, {}, ValueError, "target"),
-            ("C mismatch", logits, target[:, :-1], {}, ValueError, "target"),
-            ("class indices", logits, target.argmax(1), {}, ValueError, "target"),
+            ("not 0/1", inputs, target * 2, {}, ValueError, "target"),
+            ("C mismatch", inputs, target[:, :-1], {}, ValueError, "target"),
+            ("class indices", inputs, target.argmax(1), {}, ValueError, "target"),
         ]
     else:
-        cases += [("C mismatch", logits, target[:, :-1], {}, ValueError, "target")]
+        cases += [("C mismatch", inputs, target[:, :-1], {}, ValueError, "target")]
     for kwargs, exc, fragment in spec.bad_params:
-        cases.append((f"bad {sorted(kwargs)}", logits, target, kwargs, exc, fragment))
+        cases.append((f"bad {sorted(kwargs)}", inputs, target, kwargs, exc, fragment))
     return cases
 
 
@@ -106,12 +151,23 @@ BAD = [(s, case) for s in SPECS for case in _bad_inputs(s)]
 
 @pytest.mark.parametrize("spec,case", BAD, ids=[f"{s.name}-{c[0]}" for s, c in BAD])
 def test_bad_input_is_rejected_with_a_named_error(spec, case):
-    _, logits, target, kwargs, exc, fragment = case
+    _, inputs, target, kwargs, exc, fragment = case
     with pytest.raises(exc, match=fragment):
-        spec.fn(logits, target, **kwargs)
+        spec.call(inputs, target, **kwargs)
 
 
 # ---- numerics ---------------------------------------------------------------------------------------
+
+def _extreme(spec, inputs, magnitude, dtype):
+    """Each input pushed to the edge of its range: +-magnitude for logits/features/weight, exactly +-1 for cosines."""
+    out = []
+    for kind, x in zip(spec.inputs, inputs):
+        edge = 1.0 if kind == "cosine" else magnitude
+        e = (torch.sign(x) * edge).to(dtype)
+        e[0, 0] = 0.0
+        out.append(e)
+    return tuple(out)
+
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 @pytest.mark.parametrize("dtype,magnitude", [(torch.float32, 1e4), (torch.float16, 60.0), (torch.bfloat16, 60.0)],
@@ -119,16 +175,16 @@ def test_bad_input_is_rejected_with_a_named_error(spec, case):
 def test_finite_loss_and_gradient_at_extreme_logits(spec, dtype, magnitude):
     if dtype != torch.float32 and not spec.low_precision:
         pytest.skip(f"{spec.name} is not meant for {dtype}")
-    logits, target = spec.sample_inputs(N, C, seed=4, dtype=torch.float64)
-    extreme = (torch.sign(logits) * magnitude).to(dtype)
-    extreme[0, 0] = 0.0
-    for z in (extreme, -extreme):
-        z = z.clone().requires_grad_(True)
+    inputs, target = spec.sample_inputs(N, C, seed=4, dtype=torch.float64)
+    extreme = _extreme(spec, as_inputs(inputs), magnitude, dtype)
+    for zs in (extreme, tuple(-e for e in extreme)):
+        zs = tuple(z.clone().requires_grad_(True) for z in zs)
         for hp in spec.test_params:
-            loss = spec.fn(z, target, **_hp(hp, z.float()), reduction="sum")
-            (grad,) = torch.autograd.grad(loss, z)
+            loss = spec.call(zs, target, **_hp(hp, zs[0].float()), reduction="sum")
+            grads = torch.autograd.grad(loss, zs)
             assert torch.isfinite(loss), f"{spec.name} {hp} loss not finite at |z|={magnitude} in {dtype}"
-            assert torch.isfinite(grad).all(), f"{spec.name} {hp} gradient not finite at |z|={magnitude} in {dtype}"
+            assert all(torch.isfinite(g).all() for g in grads), \
+                f"{spec.name} {hp} gradient not finite at |z|={magnitude} in {dtype}"
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
@@ -136,10 +192,10 @@ def test_finite_loss_and_gradient_at_extreme_logits(spec, dtype, magnitude):
 def test_low_precision_agrees_with_float32(spec, dtype):
     if not spec.low_precision:
         pytest.skip("not meant for low precision")
-    logits, target = spec.sample_inputs(64, C, seed=5, dtype=torch.float32)
-    low = logits.to(dtype)
-    ref = spec.fn(low.float(), target)          # same rounded inputs, float32 arithmetic
-    got = spec.fn(low, target)
+    inputs, target = spec.sample_inputs(64, C, seed=5, dtype=torch.float32)
+    low = tuple(x.to(dtype) for x in as_inputs(inputs))
+    ref = spec.call(tuple(x.float() for x in low), target)          # same rounded inputs, float32 arithmetic
+    got = spec.call(low, target)
     assert torch.isfinite(got)
     assert math.isclose(float(got), float(ref), rel_tol=1e-3, abs_tol=1e-3)
 
@@ -152,13 +208,13 @@ def test_never_nan_for_any_valid_batch(data):
     c = data.draw(st.integers(2, 7), label="c")
     scale = data.draw(st.sampled_from([1e-3, 1.0, 30.0, 1e3, 1e4]), label="scale")
     seed = data.draw(st.integers(0, 10_000), label="seed")
-    logits, target = spec.sample_inputs(n, c, seed=seed, scale=scale, dtype=torch.float32)
-    logits.requires_grad_(True)
+    inputs, target = spec.sample_inputs(n, c, seed=seed, scale=scale, dtype=torch.float32)
+    inputs = tuple(x.requires_grad_(True) for x in as_inputs(inputs))
     for reduction in ("mean", "sum"):
-        loss = spec.fn(logits, target, reduction=reduction)
-        (grad,) = torch.autograd.grad(loss, logits)
-        assert torch.isfinite(loss) and torch.isfinite(grad).all()
-    per_sample = spec.fn(logits, target, reduction="none")
+        loss = spec.call(inputs, target, reduction=reduction)
+        grads = torch.autograd.grad(loss, inputs)
+        assert torch.isfinite(loss) and all(torch.isfinite(g).all() for g in grads)
+    per_sample = spec.call(inputs, target, reduction="none")
     assert per_sample.shape == (n,)
     assert torch.all(per_sample >= -1e-6) or "bounded" not in spec.claims
 
@@ -167,29 +223,32 @@ def test_never_nan_for_any_valid_batch(data):
 
 @pytest.mark.parametrize("spec,hp", CASES, ids=CASE_IDS)
 def test_reductions_are_consistent(spec, hp):
-    logits, target = spec.sample_inputs(9, C, seed=6)
-    kw = _hp(hp, logits)
-    none = spec.fn(logits, target, **kw, reduction="none")
-    total = spec.fn(logits, target, **kw, reduction="sum")
-    mean = spec.fn(logits, target, **kw, reduction="mean")
-    default = spec.fn(logits, target, **kw)
+    inputs, target = spec.sample_inputs(9, C, seed=6)
+    inputs = as_inputs(inputs)
+    kw = _hp(hp, inputs[0])
+    none = spec.call(inputs, target, **kw, reduction="none")
+    total = spec.call(inputs, target, **kw, reduction="sum")
+    mean = spec.call(inputs, target, **kw, reduction="mean")
+    default = spec.call(inputs, target, **kw)
     assert none.shape == (9,)
     torch.testing.assert_close(none.sum(), total)
-    denominator = spec.mean_denominator(logits, target, **hp) if spec.mean_denominator else None
+    denominator = (spec.mean_denominator(*inputs, target, **_twin_params(spec, inputs, hp))
+                   if spec.mean_denominator else None)
     torch.testing.assert_close(mean, total / (9 if denominator is None else denominator))
     torch.testing.assert_close(default, mean)
 
 
 @pytest.mark.parametrize("spec,hp", CASES, ids=CASE_IDS)
 def test_module_equals_function(spec, hp):
-    logits, target = spec.sample_inputs(7, C, seed=7)
-    kw = _hp(hp, logits)
+    inputs, target = spec.sample_inputs(7, C, seed=7)
+    inputs = as_inputs(inputs)
+    kw = _hp(_twin_params(spec, inputs, hp), inputs[0])
     module = getattr(L, module_class(spec.fn).__name__)(**kw)
     assert isinstance(module, torch.nn.Module)
     for reduction in ("mean", "none"):
         module_r = getattr(L, module_class(spec.fn).__name__)(**kw, reduction=reduction)
-        torch.testing.assert_close(module_r(logits, target), spec.fn(logits, target, **kw, reduction=reduction))
-    torch.testing.assert_close(module(logits, target), spec.fn(logits, target, **kw))
+        torch.testing.assert_close(module_r(*inputs, target), spec.fn(*inputs, target, **kw, reduction=reduction))
+    torch.testing.assert_close(module(*inputs, target), spec.fn(*inputs, target, **kw))
 
 
 def test_module_rejects_unknown_hyper_parameter():
@@ -210,13 +269,14 @@ CONVEX = [s for s in SPECS if "convex" in s.claims and not s.batch_level]
 
 @pytest.mark.parametrize("spec", CONVEX, ids=[s.name for s in CONVEX])
 def test_convex_claim_numeric_hessian_is_psd(spec):
+    assert spec.inputs == ("logits",), "convexity is claimed in the logits"
     for seed in range(5):
         logits, target = spec.sample_inputs(N, C, seed=10 + seed, scale=4.0)
         for hp in spec.test_params:
             kw = _hp(hp, logits)
             for i in range(N):
                 row, t = logits[i:i + 1], target[i:i + 1]
-                hess = torch.autograd.functional.hessian(lambda z: spec.fn(z, t, **kw, reduction="sum"), row)
+                hess = torch.autograd.functional.hessian(lambda z: spec.call(z, t, **kw, reduction="sum"), row)
                 eig = torch.linalg.eigvalsh(hess.reshape(C, C))
                 assert eig.min() >= -1e-10, f"{spec.name} {hp}: Hessian has eigenvalue {eig.min():.3g} < 0"
 
