@@ -350,7 +350,7 @@ def arcface(cosine, target, *, s=64.0, m=0.5, easy_margin=False, reduction="mean
 
 # ---- registration ------------------------------------------------------------------------------------
 
-def _make_features_weight(n, c, *, seed=0, dtype=None, scale=3.0, device="cpu", d=3):
+def _make_features_weight(n, c, *, seed=0, dtype=None, scale=3.0, device="cpu", d=2):
     """Random ``((features (n, d), weight (c, d)), target)``; features scaled by ``scale``, weight ~ N(0, 1)."""
     dtype = dtype or torch.float64
     g = torch.Generator().manual_seed(seed)

@@ -110,7 +110,7 @@ _NUMPY_MODULES = [{"StopGradient": lambda x: x}, "numpy"]
 
 def lambdify(variables, exprs):
     """``sympy.lambdify`` that knows :class:`StopGradient` (identity in value)."""
-    return sp.lambdify(list(variables), exprs, modules=_NUMPY_MODULES)
+    return sp.lambdify(list(variables), exprs, modules=_NUMPY_MODULES, cse=True)
 
 
 def evaluate(exprs, z: sp.Matrix, values) -> np.ndarray:
