@@ -107,9 +107,11 @@ def test_ddp_two_processes_match_one(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     script = str(ROOT / "tests" / "ddp_train_script.py")
     one, two = tmp_path / "one.pt", tmp_path / "two.pt"
-    subprocess.run([sys.executable, script, str(one)], env=env, check=True, timeout=120)
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                    script, str(two)], env=env, check=True, timeout=120)
+    for cmd in ([sys.executable, script, str(one)],
+                [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                 script, str(two)]):
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     a, b = torch.load(one), torch.load(two)
     assert (a["world"], b["world"]) == (1, 2)
     for key, value in a["state"].items():
