@@ -94,18 +94,23 @@ def lgl_inr_weights(logits, target, *, beta=1.0, detach=True):
     over the classes ``j != k`` present in the batch; 0 on the diagonal and for absent classes.
     """
     z = logits.to(compute_dtype(logits))
+    with torch.set_grad_enabled(torch.is_grad_enabled() and not detach):
+        return _inr_weights(z, target, beta)
+
+
+def _inr_weights(z, target, beta):
     c = z.shape[1]
-    counts = torch.bincount(target, minlength=c).to(z.dtype)
-    present = counts > 0
-    prob_sums = torch.zeros(c, c, dtype=z.dtype, device=z.device).index_add_(0, target, torch.sigmoid(z))
-    pbar = prob_sums / counts.clamp_min(1.0)[:, None]                                 # [j, k]
-    if detach:
-        pbar = pbar.detach()
-    negative = present[:, None] & ~torch.eye(c, dtype=torch.bool, device=z.device)  # j a negative of k
-    score = (beta * pbar).masked_fill(~negative, 0.0)
-    top = score.max(0, keepdim=True).values.detach()     # beta * pbar in [0, beta]: no overflow
-    e = torch.exp(score - top) * negative
-    return e / e.sum(0, keepdim=True).clamp_min(torch.finfo(z.dtype).tiny)
+    counts = torch.bincount(target, minlength=c)
+    # per-class sums of sigmoid(z) by one sort and a segment sum (index_add_ is several times slower on CPU)
+    order = torch.argsort(target)
+    prob_sums = torch.segment_reduce(torch.sigmoid(z)[order], "sum", lengths=counts, axis=0)
+    pbar = prob_sums / counts.clamp_min(1).to(z.dtype)[:, None]                            # [j, k]
+    negative = (counts > 0)[:, None] & ~torch.eye(c, dtype=torch.bool, device=z.device)   # j a negative of k
+    has_negative = negative.any(0, keepdim=True)
+    # masked softmax over j; a column without negatives gets finite scores (then weight 0), so no NaN
+    score = torch.where(negative, beta * pbar, float("-inf"))
+    score = torch.where(has_negative, score, torch.zeros_like(score))
+    return torch.where(negative, torch.softmax(score, dim=0), torch.zeros_like(score))
 
 
 def lgl_inr(logits, target, *, beta=1.0, reduction="mean", variant="paper"):
