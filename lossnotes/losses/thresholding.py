@@ -97,97 +97,109 @@ def _relation_gradient_to_full(g_rel):
     return torch.cat([-g_rel.sum(1, keepdim=True), g_rel], 1)
 
 
-def _lse1_split_fast(x, pf):
-    """:func:`_lse1_split` with a contiguous float 0/1 mask ``pf`` and arithmetic instead of ``where``
-    (``torch.where`` on strided bool masks is slow on CPU). Returns (lse_p, lse_n, probabilities)."""
+def _float_mask(mask, dt):
+    out = torch.empty(mask.shape, dtype=dt, device=mask.device)
+    return out.copy_(mask)
+
+
+def _lse1_split_fast(x, pf, *, probabilities=True):
+    """:func:`_lse1_split` with a contiguous float 0/1 mask ``pf``, arithmetic instead of ``where``
+    (``torch.where`` on strided bool masks is slow on CPU) and in-place updates. Consumes nothing.
+    Returns (lse_p, lse_n, probabilities or None)."""
     xp = x * pf
-    xn = x - xp
     top_p = xp.amax(1, keepdim=True).clamp_min_(0)
-    top_n = xn.amax(1, keepdim=True).clamp_min_(0)
-    e = torch.exp(x - (top_n + pf * (top_p - top_n)))
+    top_n = torch.sub(x, xp, out=xp).amax(1, keepdim=True).clamp_min_(0)
+    shift = torch.mul(pf, top_p - top_n, out=xp).add_(top_n)
+    e = torch.sub(x, shift, out=shift).exp_()
     total = e.sum(1, keepdim=True)
     s_p = (e * pf).sum(1, keepdim=True)
-    den_p, den_n = torch.exp(-top_p) + s_p, torch.exp(-top_n) + (total - s_p)
+    den_p, den_n = torch.exp(-top_p).add_(s_p), torch.exp(-top_n).add_(total - s_p)
     lse_p, lse_n = (top_p + torch.log(den_p)).squeeze(1), (top_n + torch.log(den_n)).squeeze(1)
-    inv_p, inv_n = 1.0 / den_p, 1.0 / den_n
-    return lse_p, lse_n, e * (inv_n + pf * (inv_p - inv_n))
+    if not probabilities:
+        return lse_p, lse_n, None
+    inv_p, inv_n = den_p.reciprocal_(), den_n.reciprocal_()
+    return lse_p, lse_n, e.mul_(torch.mul(pf, inv_p - inv_n).add_(inv_n))
 
 
 def _fast(kind, z, mask, hp, need_grad):
-    """(per-sample loss (N,), gradient (N, C) or None) in closed form (float masks, no ``where``)."""
+    """(per-sample loss (N,), gradient (N, C) or None) in closed form (float masks, in-place updates)."""
     variant = hp.get("variant", "paper")
     dt = z.dtype
     if kind == "balanced_softmax" and variant == "official":
-        pf = mask.to(dt)
-        sign = 1.0 - 2.0 * pf                                     # -1 on labels, +1 elsewhere
-        lp, ln, p = _lse1_split_fast(z * sign, pf)
-        return lp + ln, (p * sign if need_grad else None)
-    pf = mask[:, 1:].to(dt)                                       # contiguous float copy of the positives
+        pf = _float_mask(mask, dt)
+        sign = pf.mul(-2.0).add_(1.0)                              # -1 on labels, +1 elsewhere
+        lp, ln, p = _lse1_split_fast(z * sign, pf, probabilities=need_grad)
+        return lp + ln, (p.mul_(sign) if need_grad else None)
+    pf = _float_mask(mask[:, 1:], dt)                              # contiguous float copy of the positives
     u = z[:, 1:] - z[:, :1]
     g = None
     if kind == "atl":
-        lp, ln, p = _lse1_split_fast(u, pf)
+        lp, ln, p = _lse1_split_fast(u, pf, probabilities=need_grad)
         n_pos = pf.sum(1, keepdim=True)
-        loss = n_pos.squeeze(1) * lp - (u * pf).sum(1) + ln
+        loss = (n_pos.squeeze(1) * lp).sub_((u * pf).sum(1)).add_(ln)
         if need_grad:
-            g = p + pf * (p * (n_pos - 1.0) - 1.0)                # pos: n_p p - 1, neg: p
+            g = (p * (n_pos - 1.0)).sub_(1.0).mul_(pf).add_(p)      # pos: n_p p - 1, neg: p
     elif kind == "balanced_softmax":
-        sign = 1.0 - 2.0 * pf                                     # x = -d = sign * u
-        lp, ln, p = _lse1_split_fast(u * sign, pf)
+        sign = pf.mul(-2.0).add_(1.0)                              # x = -d = sign * u
+        lp, ln, p = _lse1_split_fast(u.mul_(sign), pf, probabilities=need_grad)
         loss = lp + ln
         if need_grad:
-            g = p * sign
+            g = p.mul_(sign)
     elif kind == "adaptive_focal":
         gamma = hp["gamma"]
+        _, ln, p = _lse1_split_fast(u, pf, probabilities=need_grad)
         nll = F.softplus(-u)
-        _, ln, p = _lse1_split_fast(u, pf)
-        sig_neg = torch.sigmoid(-u)                               # 1 - P_r
-        focal = torch.exp(gamma * F.logsigmoid(-u)) if gamma else torch.ones_like(u)
-        weight = 1.0 + focal if variant == "official" else focal
-        loss = (pf * weight * nll).sum(1) + ln
+        focal = torch.exp(F.logsigmoid(-u).mul_(gamma)) if gamma else torch.ones_like(u)
+        weight = focal + 1.0 if variant == "official" else focal
+        loss = (pf * weight * nll).sum(1).add_(ln)
         if need_grad:
-            d_weight = -gamma * focal * (1.0 - sig_neg) if gamma else 0.0
-            g = p + pf * (d_weight * nll - weight * sig_neg - p)
+            sig_neg = torch.sigmoid(u).neg_().add_(1.0)                 # 1 - P_r
+            inner = (weight * sig_neg).neg_()
+            if gamma:
+                inner.sub_(focal.mul(1.0 - sig_neg).mul_(nll).mul_(gamma))
+            g = inner.sub_(p).mul_(pf).add_(p)
     else:
-        sign = 2.0 * pf - 1.0
-        d = u * sign
+        sign = pf.mul(2.0).sub_(1.0)
+        d = u.mul_(sign)
         sp_d = F.softplus(-d)
         if kind == "sat":
             loss = sp_d.sum(1)
-            gd = torch.sigmoid(d).sub_(1.0) if need_grad else None          # -sigma(-d)
+            gd = torch.sigmoid(d).sub_(1.0) if need_grad else None        # -sigma(-d)
         elif kind == "mean_sat":
             n_pos = pf.sum(1, keepdim=True)
             n_all = OFFICIAL_NUM_RELATIONS if variant == "official" else pf.shape[1]
             a_p, a_n = 1.0 / n_pos.clamp_min(1), 1.0 / (n_all - n_pos).clamp_min(1)
-            a = a_n + pf * (a_p - a_n)
+            a = pf.mul_(a_p - a_n).add_(a_n)
             loss = (a * sp_d).sum(1)
             gd = torch.sigmoid(d).sub_(1.0).mul_(a) if need_grad else None
         elif kind == "aml":
-            hinge = hp["margin"] - d
+            hinge = torch.sub(hp["margin"], d)
             loss = F.relu(hinge).sum(1)
-            gd = -(hinge > 0).to(dt) if need_grad else None
+            gd = (hinge > 0).to(dt).neg_() if need_grad else None
         elif kind == "hinge_abl":
-            w = F.relu(hp["margin"] - d)
+            w = F.relu(torch.sub(hp["margin"], d))
             wl = w * sp_d
             groups = [None] if variant == "paper" else [pf, 1.0 - pf]
             loss = torch.zeros(z.shape[0], dtype=dt, device=z.device)
-            gd = torch.zeros_like(d) if need_grad else None
+            gd = None
             if need_grad:
-                dw = -(w > 0).to(dt)
-                sig_neg = 1.0 - torch.sigmoid(d)
+                dw = (w > 0).to(dt).neg_()
+                sig_neg = torch.sigmoid(d).neg_().add_(1.0)
             for grp in groups:
                 wg, wlg = (w, wl) if grp is None else (w * grp, wl * grp)
                 wsum = wg.sum(1, keepdim=True)
                 inv = 1.0 / torch.where(wsum > 0, wsum, torch.ones_like(wsum))   # (N, 1): cheap
-                part = wlg.sum(1, keepdim=True) * inv                            # 0 where wsum == 0
+                part = wlg.sum(1, keepdim=True).mul_(inv)                       # 0 where wsum == 0
                 loss = loss + part.squeeze(1)
                 if need_grad:
-                    term = (dw * (sp_d - part) - w * sig_neg) * inv
-                    gd = gd + (term if grp is None else term * grp)
+                    term = (sp_d - part).mul_(dw).sub_(w * sig_neg).mul_(inv)
+                    if grp is not None:
+                        term.mul_(grp)
+                    gd = term if gd is None else gd.add_(term)
         else:
             raise AssertionError(kind)
         if need_grad:
-            g = gd * sign
+            g = gd.mul_(sign)
     return loss, (_relation_gradient_to_full(g) if need_grad else None)
 
 
