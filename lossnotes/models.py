@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["Classifier", "MLP", "CNN2C", "CNN5C"]
+__all__ = ["Classifier", "MLP", "CNN2C", "CNN5C", "ResNet18", "MobileNetV2"]
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid,
                 "identity": nn.Identity}
@@ -145,3 +145,79 @@ class CNN5C(Classifier):
             *conv(in_channels, 32, True), *conv(32, 64, True), *conv(64, 128, False), nn.MaxPool2d(2, 2),
             *conv(128, 256, True), *conv(256, 512, False), nn.AdaptiveMaxPool2d(1),
         )
+
+
+class _BasicBlock(nn.Module):
+    """ResNet basic block: two 3x3 convs with batch norm, identity (or 1x1-conv) shortcut."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet18(Classifier):
+    """ResNet-18 (He et al. 2016) in its CIFAR form, as used for Li et al. 2020, Table 4: a 3x3 stem
+    without max pooling, four stages of two basic blocks (64, 128, 256, 512 channels, strides 1, 2, 2, 2),
+    global average pooling -> ``Linear(512, num_classes)``. 11.2 M parameters for 10 classes."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10):
+        _positive_int("in_channels", in_channels)
+        _positive_int("num_classes", num_classes)
+        super().__init__(512, num_classes)
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU()]
+        cin = 64
+        for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers += [_BasicBlock(cin, cout, stride), _BasicBlock(cout, cout, 1)]
+            cin = cout
+        layers.append(nn.AdaptiveAvgPool2d(1))
+        self.body = nn.Sequential(*layers)
+
+
+class _InvertedResidual(nn.Module):
+    """MobileNetV2 block: 1x1 expand, 3x3 depthwise, 1x1 linear projection; residual when shapes allow."""
+
+    def __init__(self, cin: int, cout: int, stride: int, expansion: int):
+        super().__init__()
+        hidden = cin * expansion
+        self.residual = stride == 1 and cin == cout
+        self.block = nn.Sequential(
+            nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
+            nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = self.block(x)
+        return x + out if self.residual else out
+
+
+class MobileNetV2(Classifier):
+    """MobileNetV2 (Sandler et al. 2018) in its CIFAR form, as used for Li et al. 2020, Table 4: the
+    ImageNet configuration (expansion t, channels c, repeats n, stride s per stage) with the stem and the
+    second stage at stride 1 so 32x32 inputs keep a 4x4 map, 1280-channel last conv, global average
+    pooling -> ``Linear(1280, num_classes)``. 2.2 M parameters for 10 classes."""
+
+    #: (t, c, n, s) per stage; CIFAR form: stride 1 in the stem and in the second stage.
+    CONFIG = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+              (6, 320, 1, 1))
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10):
+        _positive_int("in_channels", in_channels)
+        _positive_int("num_classes", num_classes)
+        super().__init__(1280, num_classes)
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6()]
+        cin = 32
+        for t, c, n, s in self.CONFIG:
+            for i in range(n):
+                layers.append(_InvertedResidual(cin, c, s if i == 0 else 1, t))
+                cin = c
+        layers += [nn.Conv2d(cin, 1280, 1, bias=False), nn.BatchNorm2d(1280), nn.ReLU6(), nn.AdaptiveAvgPool2d(1)]
+        self.body = nn.Sequential(*layers)

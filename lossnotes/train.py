@@ -255,7 +255,7 @@ def train(model: nn.Module, loss_fn: Callable, train_data, *, test_data=None, ep
           optimizer: str | Callable = "sgd", scheduler: Sequence[int] | Callable | None = None,
           device: str | torch.device = "auto", amp: bool | str | None = None, seed: int = 0,
           progress: bool = True, callbacks: Sequence[Callable] | None = None,
-          eval_batch_size: int = 1024) -> History:
+          eval_batch_size: int = 1024, augment: Callable | None = None) -> History:
     """Train ``model`` in place with mini-batch ``optimizer`` on ``loss_fn(outputs, target)``; return History.
 
     Defaults are Li et al. 2020's MNIST setting (SGD, lr 0.01, momentum 0.5, batch 64).
@@ -277,6 +277,9 @@ def train(model: nn.Module, loss_fn: Callable, train_data, *, test_data=None, ep
             recorded (``epoch`` is 0-based; ``model`` is the unwrapped module, in eval mode); use
             ``history.log(key, value)`` to record extra per-epoch values.
         eval_batch_size: batch size for the test-set pass.
+        augment: ``augment(x_batch, generator) -> x_batch`` applied to every training batch (e.g.
+            :func:`lossnotes.augment.random_crop_flip`); its generator is seeded from ``seed`` and the rank,
+            so under N processes each rank draws its own augmentations.
 
     Train metrics are running averages over the epoch's batches (size-weighted, taken while the
     weights change); accuracy is NaN for multi-label (2-D) targets. The model ends in eval mode.
@@ -288,6 +291,8 @@ def train(model: nn.Module, loss_fn: Callable, train_data, *, test_data=None, ep
     callbacks = list(callbacks or [])
     if not all(callable(cb) for cb in callbacks):
         raise ValueError("callbacks must be callables cb(epoch, model, history)")
+    if augment is not None and not callable(augment):
+        raise ValueError(f"augment must be a callable augment(x, generator), got {type(augment).__name__}")
     x, y = _unpack(train_data, "train_data")
     tx, ty = _unpack(test_data, "test_data") if test_data is not None else (None, None)
     rank, world, dev, created = _setup_distributed(device)
@@ -308,6 +313,7 @@ def train(model: nn.Module, loss_fn: Callable, train_data, *, test_data=None, ep
             shard = torch.tensor_split(torch.arange(len(tx)), world)[rank]
             tx, ty = tx[shard].to(dev), ty[shard].to(dev)
         gen = torch.Generator().manual_seed(seed)
+        aug_gen = torch.Generator().manual_seed(seed + 7919 * (rank + 1))
         history = History()
         bar = tqdm(range(epochs), desc="train", disable=not progress or rank != 0)
         for epoch in bar:
@@ -325,6 +331,8 @@ def train(model: nn.Module, loss_fn: Callable, train_data, *, test_data=None, ep
                     idx = torch.tensor_split(idx, world)[rank]
                 idx = idx.to(dev, non_blocking=True)
                 xb, yb = x[idx], y[idx]
+                if augment is not None:
+                    xb = augment(xb, aug_gen)
                 with _autocast(dev, amp_dtype):
                     out = net(xb)
                 out = out.float()
