@@ -1,5 +1,10 @@
 """Speed and memory of every registered loss as ratios to ``torch.nn.functional.cross_entropy``.
 
+Losses with several float inputs (``spec.inputs``) are timed against ``F.cross_entropy`` on the logits the
+same inputs give a plain softmax head: ``s * cosine`` for the cosine losses (AM-Softmax, ArcFace; ``s`` the loss's
+default), ``features @ weight.T`` for the features/weight losses (L-Softmax, SphereFace, L2-softmax; the matmul
+is timed in both); gradients flow to every input in both.
+
 For each loss and shape: forward + backward time (median over many interleaved repetitions, loss and
 reference timed alternately in the same process, so machine load affects both alike) and the memory kept
 for the backward pass (bytes of saved tensors; on CUDA also the peak allocation above the inputs).
@@ -23,9 +28,10 @@ import torch.nn.functional as F
 
 from lossnotes.losses import unchecked
 from lossnotes.paths import build_dir
-from lossnotes.registry import all_losses
+from lossnotes.registry import all_losses, as_inputs
 
 SHAPES = [(4096, 10), (1024, 1000), (16384, 97)]
+FEATURE_DIM = 128          # d for the features/weight losses
 
 
 def _sync(device):
@@ -33,9 +39,12 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def _fwd_bwd(fn, logits, target):
-    z = logits.detach().requires_grad_(True)
-    fn(z, target).backward()
+def _leaves(inputs):
+    return tuple(x.detach().requires_grad_(True) for x in as_inputs(inputs))
+
+
+def _fwd_bwd(fn, inputs, target):
+    fn(*_leaves(inputs), target).backward()
 
 
 def _saved_bytes(fn, logits, target) -> int:
@@ -50,12 +59,12 @@ def _saved_bytes(fn, logits, target) -> int:
             pass
         return t
 
-    z = logits.detach().requires_grad_(True)
+    zs = _leaves(logits)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = fn(z, target)
+        loss = fn(*zs, target)
     loss.backward()
-    z_ptr = z.untyped_storage().data_ptr()
-    return sum(n for ptr, n in seen.items() if ptr != z_ptr)
+    z_ptrs = {z.untyped_storage().data_ptr() for z in zs}
+    return sum(n for ptr, n in seen.items() if ptr not in z_ptrs)
 
 
 def _cuda_peak(fn, logits, target, device) -> int | None:
@@ -84,15 +93,29 @@ def _time_pair(fn, ref, logits, target, device, repeats):
     return statistics.median(t_fn), statistics.median(t_ref)
 
 
+def _reference(spec, ref_target):
+    """F.cross_entropy on the logits a plain softmax head makes from the same inputs."""
+    if spec.inputs == ("cosine",):
+        s = spec.defaults.get("s", 1.0)
+        return lambda cos, _t: F.cross_entropy(s * cos, ref_target)
+    if spec.inputs == ("features", "weight"):
+        return lambda x, w, _t: F.cross_entropy(x @ w.T, ref_target)
+    return lambda z, _t: F.cross_entropy(z, ref_target)      # same logits, torch's fused op
+
+
 def bench(device="cpu", repeats=30, family=None, shapes=SHAPES):
     device = torch.device(device)
     rows = []
     for spec in all_losses(family):
         for n, c in shapes:
-            logits, target = spec.sample_inputs(n, c, seed=0, dtype=torch.float32, device=device)
+            if "weight" in spec.inputs:
+                logits, target = spec.extra["make_inputs"](n, c, seed=0, dtype=torch.float32, device=device,
+                                                           d=FEATURE_DIM)
+            else:
+                logits, target = spec.sample_inputs(n, c, seed=0, dtype=torch.float32, device=device)
             ref_target = torch.randint(0, c, (n,), device=device)
-            ref = lambda z, _t: F.cross_entropy(z, ref_target)   # noqa: E731  same logits, torch's fused op
-            fn = lambda z, t, _f=spec.fn: _f(z, t)                # noqa: E731
+            ref = _reference(spec, ref_target)
+            fn = lambda *a, _s=spec: _s.call(a[:-1], a[-1])      # noqa: E731
             row = {"loss": spec.name, "family": spec.family, "N": n, "C": c, "device": str(device)}
             for label, ctx in (("checked", contextlib.nullcontext), ("unchecked", unchecked)):
                 with ctx():
