@@ -48,7 +48,8 @@ __all__ = ["weighted_softmax", "large_margin_softmax", "sphereface", "l2_softmax
            "cosine_logits", "check_cosine", "safe_sine", "lsoftmax_psi", "arcface_target", "COSINE_TOLERANCE"]
 
 #: Cosines may exceed [-1, 1] by this much (plus 4 machine epsilons of their dtype, for fp16/bf16 rounding
-#: of a normalised dot product) before it is an error; values inside the tolerance are clamped to [-1, 1].
+#: of a normalised dot product) before it is an error; inside the tolerance the target cosine is clamped to
+#: [-1, 1] (the other columns only enter as logits s * cos, where a 1e-6 excess is harmless).
 COSINE_TOLERANCE = 1e-6
 
 
