@@ -7,7 +7,7 @@ from .margin import (am_softmax, arcface, arcface_phi, l2_softmax, large_margin_
 from . import softmax as _softmax
 from .softmax import lgl_inr, logistic_ova, softmax_cross_entropy  # noqa: F401
 from . import thresholding as _thresholding
-from .thresholding import (adaptive_focal, aml, atl, balanced_softmax, hinge_abl, mean_sat,  # noqa: F401
+from .thresholding import (adaptive_focal, aml, atl, balanced_softmax, distances, hinge_abl, mean_sat,  # noqa: F401
                            sat)
 
 __all__ = list(_core_all) + list(_softmax.__all__)
