@@ -105,12 +105,16 @@ def _inr_weights(z, target, beta):
     order = torch.argsort(target)
     prob_sums = torch.segment_reduce(torch.sigmoid(z)[order], "sum", lengths=counts, axis=0)
     pbar = prob_sums / counts.clamp_min(1).to(z.dtype)[:, None]                            # [j, k]
-    negative = (counts > 0)[:, None] & ~torch.eye(c, dtype=torch.bool, device=z.device)   # j a negative of k
-    has_negative = negative.any(0, keepdim=True)
-    # masked softmax over j; a column without negatives gets finite scores (then weight 0), so no NaN
-    score = torch.where(negative, beta * pbar, float("-inf"))
-    score = torch.where(has_negative, score, torch.zeros_like(score))
-    return torch.where(negative, torch.softmax(score, dim=0), torch.zeros_like(score))
+    # masked softmax over j: absent classes (rows) and j = k (the diagonal) get -inf, i.e. weight 0
+    present = counts > 0
+    score = (beta * pbar).masked_fill_(~present[:, None], float("-inf"))
+    score.diagonal().fill_(float("-inf"))
+    has_negative = int(present.sum()) - present.to(torch.int64) > 0                         # per column k
+    if bool(has_negative.all()):
+        return torch.softmax(score, dim=0)
+    # a column without any negative (at most one class in the batch): finite scores, then weight 0
+    score = score.masked_fill(~has_negative[None, :], 0.0)
+    return torch.softmax(score, dim=0) * has_negative[None, :]
 
 
 def lgl_inr(logits, target, *, beta=1.0, reduction="mean", variant="paper"):
