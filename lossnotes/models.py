@@ -12,16 +12,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .losses.validation import check_positive_int
+
 __all__ = ["Classifier", "MLP", "CNN2C", "CNN5C", "ResNet18", "MobileNetV2"]
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid,
                 "identity": nn.Identity}
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def _dropout(value) -> float:
@@ -61,12 +59,12 @@ class MLP(Classifier):
 
     def __init__(self, in_features: int, hidden: Sequence[int] = (256, 256), num_classes: int = 10,
                  activation: str = "relu", dropout: float = 0.0):
-        _positive_int("in_features", in_features)
-        _positive_int("num_classes", num_classes)
+        check_positive_int(in_features, "in_features")
+        check_positive_int(num_classes, "num_classes")
         if isinstance(hidden, int) or not isinstance(hidden, Sequence):
             raise ValueError(f"hidden must be a sequence of positive ints, got {hidden!r}")
         for i, h in enumerate(hidden):
-            _positive_int(f"hidden[{i}]", h)
+            check_positive_int(h, f"hidden[{i}]")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
         layers: list[nn.Module] = [nn.Flatten()]
@@ -96,9 +94,9 @@ class CNN2C(Classifier):
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
                  dropout: float = 0.0):
-        _positive_int("in_channels", in_channels)
-        _positive_int("num_classes", num_classes)
-        _positive_int("image_size", image_size)
+        check_positive_int(in_channels, "in_channels")
+        check_positive_int(num_classes, "num_classes")
+        check_positive_int(image_size, "image_size")
         side = ((image_size - 4) // 2 - 4) // 2
         if side < 1:
             raise ValueError(f"image_size must be at least 16 for CNN2C, got {image_size}")
@@ -130,9 +128,9 @@ class CNN5C(Classifier):
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
                  dropout: float = 0.0):
-        _positive_int("in_channels", in_channels)
-        _positive_int("num_classes", num_classes)
-        _positive_int("image_size", image_size)
+        check_positive_int(in_channels, "in_channels")
+        check_positive_int(num_classes, "num_classes")
+        check_positive_int(image_size, "image_size")
         if (image_size - 6) // 2 - 4 < 1:
             raise ValueError(f"image_size must be at least 16 for CNN5C, got {image_size}")
         super().__init__(512, num_classes, _dropout(dropout))
@@ -170,8 +168,8 @@ class ResNet18(Classifier):
     global average pooling -> ``Linear(512, num_classes)``. 11.2 M parameters for 10 classes."""
 
     def __init__(self, in_channels: int = 3, num_classes: int = 10):
-        _positive_int("in_channels", in_channels)
-        _positive_int("num_classes", num_classes)
+        check_positive_int(in_channels, "in_channels")
+        check_positive_int(num_classes, "num_classes")
         super().__init__(512, num_classes)
         layers: list[nn.Module] = [nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU()]
         cin = 64
@@ -210,8 +208,8 @@ class MobileNetV2(Classifier):
               (6, 320, 1, 1))
 
     def __init__(self, in_channels: int = 3, num_classes: int = 10):
-        _positive_int("in_channels", in_channels)
-        _positive_int("num_classes", num_classes)
+        check_positive_int(in_channels, "in_channels")
+        check_positive_int(num_classes, "num_classes")
         super().__init__(1280, num_classes)
         layers: list[nn.Module] = [nn.Conv2d(in_channels, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6()]
         cin = 32

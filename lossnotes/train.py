@@ -36,6 +36,8 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
+from .losses.validation import check_positive_int
+
 __all__ = ["TensorData", "History", "resolve_device", "train", "evaluate", "predict"]
 
 
@@ -108,9 +110,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def _unpack(data, name):
@@ -218,7 +217,7 @@ def evaluate(model: nn.Module, loss_fn: Callable, data, *, batch_size: int = 102
     The loss is the size-weighted mean of per-batch ``loss_fn`` values (for per-sample mean losses, the
     mean over ``data``). Accuracy is NaN for multi-label (2-D) targets.
     """
-    _check_positive_int("batch_size", batch_size)
+    check_positive_int(batch_size, "batch_size")
     dev = resolve_device(device)
     x, y = _unpack(data, "data")
     was_training = model.training
@@ -234,7 +233,7 @@ def evaluate(model: nn.Module, loss_fn: Callable, data, *, batch_size: int = 102
 def predict(model: nn.Module, x, *, batch_size: int = 1024, device: str | torch.device = "auto",
             amp: bool | str | None = False) -> torch.Tensor:
     """Model outputs (logits) for ``x`` (a tensor or an object with ``.x``), as a float32 CPU tensor."""
-    _check_positive_int("batch_size", batch_size)
+    check_positive_int(batch_size, "batch_size")
     dev = resolve_device(device)
     x = torch.as_tensor(x.x if hasattr(x, "x") else x)
     amp_dtype = _amp_dtype(amp, dev)
@@ -285,7 +284,7 @@ def train(model: nn.Module, loss_fn: Callable, train_data, *, test_data=None, ep
     weights change); accuracy is NaN for multi-label (2-D) targets. The model ends in eval mode.
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-        _check_positive_int(name, value)
+        check_positive_int(value, name)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     callbacks = list(callbacks or [])

@@ -28,6 +28,7 @@ __all__ = [
     "check_reduction",
     "check_scalar",
     "check_choice",
+    "check_positive_int",
     "compute_dtype",
 ]
 
@@ -174,6 +175,13 @@ def check_scalar(value, name: str, *, low: float | None = None, high: float | No
     if high is not None and (value > high or (high_open and value == high)):
         raise ValueError(f"{name} must be {'<' if high_open else '<='} {high:g}, got {value!r}")
     return int(value) if integer else float(value)
+
+
+def check_positive_int(value, name: str) -> int:
+    """A positive Python int (bools rejected): sizes, counts, epochs."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
 
 
 def check_choice(value, name: str, choices: Sequence[str]) -> str:
