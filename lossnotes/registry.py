@@ -16,8 +16,9 @@ CLAIMS = ("convex", "bounded", "classification_calibrated", "proper", "batch_lev
 #: What ``target`` holds: integer class indices (N,), a 0/1 multi-hot (N, C), or real scores (N, C).
 TARGET_KINDS = ("class", "multihot", "score")
 #: The float inputs a loss may take before ``target``: unbounded logits (N, C), features (N, d), class
-#: weights (C, d), or cosines (N, C) in [-1, 1].
-INPUT_KINDS = ("logits", "features", "weight", "cosine")
+#: weights (C, d), cosines (N, C) in [-1, 1], or real-valued predictions (N,) or (N, K) matched to score
+#: targets of the same shape (matching losses; ``extra["allows_1d"]`` when (N,) is accepted).
+INPUT_KINDS = ("logits", "features", "weight", "cosine", "pred")
 
 
 def as_inputs(inputs) -> tuple:
@@ -105,8 +106,10 @@ class LossSpec:
             required = self.required_params(self.num_classes(inputs)) if "required_params" in self.extra else {}
         except (AttributeError, IndexError, TypeError, ValueError):
             # malformed inputs (no shape to size them by): pass None, and let fn name the problem
-            required = {k: None for k, p in inspect.signature(self.fn).parameters.items()
-                        if p.kind is p.KEYWORD_ONLY and p.default is p.empty}
+            params = list(inspect.signature(self.fn).parameters.values())
+            after_target = params[next((i for i, p in enumerate(params) if p.name == "target"), 0) + 1:]
+            required = {p.name: None for p in after_target if p.default is p.empty
+                        and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
         return self.fn(*inputs, target, **{**required, **hp})
 
     @property

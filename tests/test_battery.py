@@ -101,8 +101,9 @@ def _bad_inputs(spec):
         nan, inf = x.clone(), x.clone()
         nan[1, 2 % x.shape[1]] = float("nan")
         inf[0, 0] = float("inf")
+        if not spec.extra.get("allows_1d"):
+            cases.append((f"1-d {kind}", put(x[0]), target, {}, ValueError, kind))
         cases += [
-            (f"1-d {kind}", put(x[0]), target, {}, ValueError, kind),
             (f"3-d {kind}", put(x[None]), target, {}, ValueError, kind),
             (f"integer {kind}", put(x.round().long()), target, {}, TypeError, kind),
             (f"list {kind}", put(x.tolist()), target, {}, TypeError, kind),
@@ -269,7 +270,7 @@ CONVEX = [s for s in SPECS if "convex" in s.claims and not s.batch_level]
 
 @pytest.mark.parametrize("spec", CONVEX, ids=[s.name for s in CONVEX])
 def test_convex_claim_numeric_hessian_is_psd(spec):
-    assert spec.inputs == ("logits",), "convexity is claimed in the logits"
+    assert spec.inputs in (("logits",), ("pred",)), "convexity is claimed in the logits (or predictions)"
     for seed in range(5):
         logits, target = spec.sample_inputs(N, C, seed=10 + seed, scale=4.0)
         for hp in spec.test_params:

@@ -17,7 +17,10 @@ class LossModule(nn.Module):
     def __init__(self, fn: Callable, **hyper_parameters):
         super().__init__()
         sig = inspect.signature(fn)
-        keyword = {k for k, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY}
+        params = list(sig.parameters.values())
+        # every parameter after the inputs and target that can be passed by keyword (e.g. matching_loss's link)
+        n_inputs = next((i for i, p in enumerate(params) if p.name == "target"), 1) + 1
+        keyword = {p.name for p in params[n_inputs:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
         unknown = set(hyper_parameters) - keyword
         if unknown:
             raise TypeError(f"{fn.__name__} has no hyper-parameter(s) {sorted(unknown)}; "

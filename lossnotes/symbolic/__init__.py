@@ -13,3 +13,10 @@ from .thresholding import (adaptive_focal, aml, atl, balanced_softmax, distances
 __all__ = list(_core_all) + list(_softmax.__all__)
 __all__ += list(_margin.__all__)
 __all__ += list(_thresholding.__all__)
+from . import links  # noqa: F401  (twins of lossnotes.links: symbolic.links.sigmoid_link(...))
+from . import matching as _matching
+from .matching import (bregman_loss, composite_sigmoid, composite_sigmoid_ce, composite_softmax,  # noqa: F401
+                       composite_softmax_ce, matching_loss, reweighted_square, sigmoid_ce, softmax_matching_loss,
+                       softmax_score_ce)
+
+__all__ += list(_matching.__all__) + ["links"]
