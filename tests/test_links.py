@@ -141,7 +141,8 @@ def test_matching_loss_is_proper_minimised_at_inverse_of_expected_link():
     scores = torch.tensor([-2.0, 0.5, 3.0], dtype=torch.float64)
     probs = torch.tensor([0.2, 0.5, 0.3], dtype=torch.float64)
     s_hat = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([s_hat], max_iter=200, tolerance_grad=1e-14, tolerance_change=0.0, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS([s_hat], max_iter=200, tolerance_grad=1e-14, tolerance_change=0.0,
+                            line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()

@@ -288,7 +288,8 @@ def softmax_matching_loss(pred, target, *, alpha=1.0, beta=0.0, gamma=1.0, rho=N
         L = H(\hat{\mathbf s}) - H(\mathbf s) - \alpha\sum_k(\hat s_k - s_k)\,p_k(\mathbf s)
 
     Gradient :math:`\alpha(p_k(\hat{\mathbf s}) - p_k(\mathbf s))` (E.10), that of :func:`softmax_score_ce`.
-    Invariant to adding a constant to all scores; :math:`\beta` drops out; :math:`\Delta_k \le \alpha/(4\gamma)`.
+    Invariant to adding a constant to all scores; :math:`\beta` drops out; the class sensitivity is
+    :math:`\Delta_k = (\alpha^2/\gamma)\,p_k(1-p_k) \le \alpha^2/(4\gamma)` (App. E; :math:`h_k = \alpha p_k`).
     ``rho``: optional ``(K,)`` positive class priors :math:`\rho_k`.
     """
     s_hat, s, alpha, _, H, p_s = _softmax_parts(pred, target, alpha, beta, gamma, rho)
