@@ -2,13 +2,19 @@
 
 Inputs may be torch tensors, numpy arrays or lists. ``y_true`` holds class indices ``(N,)``; ``y_pred``
 holds class indices ``(N,)`` or scores/logits ``(N, C)``, which are turned into indices by argmax.
+
+Score-fidelity metrics (distillation: how well a student's score vectors reproduce a teacher's) take two
+``(N, K)`` score arrays: :func:`top_k_agreement`, :func:`top_k_overlap`, :func:`rank_relevance` with
+:func:`ndcg_at_k`, and :func:`topk_mse`. Top-k sets are taken by a stable sort on descending scores, so tied
+scores go to the lower class index.
 """
 from __future__ import annotations
 
 import numpy as np
 from sklearn import metrics as skm
 
-__all__ = ["accuracy", "f1", "confusion", "per_class_accuracy", "verification"]
+__all__ = ["accuracy", "f1", "confusion", "per_class_accuracy", "verification", "top_k_agreement", "top_k_overlap",
+           "rank_relevance", "ndcg_at_k", "topk_mse"]
 
 
 def _as_numpy(a, name):
@@ -116,3 +122,142 @@ def verification(embeddings, labels, *, far: float = 1e-3, max_pairs: int = 500_
     k = int(np.searchsorted(fpr, far, side="right")) - 1      # last point with FAR <= far
     return {"roc_auc": float(skm.roc_auc_score(same, score)), "tar_at_far": float(tpr[k]), "far": far,
             "threshold": float(thr[k]), "pairs": int(len(score))}
+
+
+# -- score fidelity (distillation) ------------------------------------------------------------------------------
+
+def _score_matrix(a, name) -> np.ndarray:
+    """A finite real ``(N, K)`` float64 array with ``N >= 1`` and ``K >= 2``."""
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    try:
+        a = np.asarray(a)
+    except (TypeError, ValueError) as err:  # e.g. ragged lists
+        raise ValueError(f"{name} must be an (N, K) array of real scores: {err}") from err
+    if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise TypeError(f"{name} must hold real scores (int or float), got dtype {a.dtype}")
+    if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 2:
+        raise ValueError(f"{name} must be a 2-D (N, K) score array with N >= 1 and K >= 2, got shape {a.shape}")
+    a = a.astype(np.float64)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    return a
+
+
+def _score_pair(a, b, name_a, name_b):
+    a, b = _score_matrix(a, name_a), _score_matrix(b, name_b)
+    if a.shape != b.shape:
+        raise ValueError(f"{name_a} and {name_b} must have the same (N, K) shape, got {a.shape} and {b.shape}")
+    return a, b
+
+
+def _check_k(k, high, num_classes, name="k") -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(k).__name__}")
+    if not 1 <= k <= high:
+        raise ValueError(f"{name} must be in [1, {high}] for K={num_classes} classes, got {k}")
+    return int(k)
+
+
+def _top_k_mask(scores: np.ndarray, k: int) -> np.ndarray:
+    """Boolean ``(N, K)``: True on each row's ``k`` largest scores (stable: ties go to the lower index)."""
+    idx = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    mask = np.zeros(scores.shape, dtype=bool)
+    np.put_along_axis(mask, idx, True, axis=1)
+    return mask
+
+
+def top_k_agreement(student_scores, teacher_scores, k: int = 1) -> float:
+    r"""Fraction of samples whose top-``k`` class **set** under the student equals the teacher's.
+
+    .. math:: \mathrm{agree}@k = \frac1N\sum_n \mathbb 1\bigl[S_k(\hat{\mathbf s}_n) = S_k(\mathbf s_n)\bigr]
+
+    where :math:`S_k(\mathbf z)` is the set of the ``k`` largest entries of :math:`\mathbf z` (order inside the set
+    ignored; ties go to the lower class index). ``k=1`` is the usual top-1 agreement (same argmax); ``k=K`` is 1.
+
+    Args:
+        student_scores, teacher_scores: ``(N, K)`` real scores (e.g. logits), tensors, arrays or lists.
+        k: int in ``[1, K]``.
+    """
+    s, t = _score_pair(student_scores, teacher_scores, "student_scores", "teacher_scores")
+    k = _check_k(k, s.shape[1], s.shape[1])
+    return float((_top_k_mask(s, k) == _top_k_mask(t, k)).all(axis=1).mean())
+
+
+def top_k_overlap(student_scores, teacher_scores, k: int = 3) -> float:
+    r"""Mean fraction of the teacher's top-``k`` classes that are also in the student's top ``k``.
+
+    .. math:: \mathrm{overlap}@k = \frac1N\sum_n \frac{|S_k(\hat{\mathbf s}_n) \cap S_k(\mathbf s_n)|}{k}
+
+    (notation of :func:`top_k_agreement`). It lies in ``[0, 1]``; at ``k=1`` it equals ``top_k_agreement(..., 1)``.
+    """
+    s, t = _score_pair(student_scores, teacher_scores, "student_scores", "teacher_scores")
+    k = _check_k(k, s.shape[1], s.shape[1])
+    return float((_top_k_mask(s, k) & _top_k_mask(t, k)).sum(axis=1).mean() / k)
+
+
+def rank_relevance(teacher_scores, k: int = 3) -> np.ndarray:
+    r"""Graded relevance from a teacher's ranking, for :func:`ndcg_at_k`: ``(N, K)`` float64 with
+
+    .. math:: \mathrm{rel}_{nj} = \max\bigl(0,\; k + 1 - r_n(j)\bigr)
+
+    where :math:`r_n(j) \in \{1, \dots, K\}` is class ``j``'s rank under the teacher's scores of sample ``n`` (1 =
+    largest; ties go to the lower class index). The teacher's top class gets grade ``k``, its ``k``-th gets 1, every
+    other class 0. Rank grades weigh the order inside the top ``k`` evenly; softmax probabilities of a confident
+    teacher would put almost all the gain on the top class and make NDCG nearly top-1 agreement.
+    """
+    t = _score_matrix(teacher_scores, "teacher_scores")
+    k = _check_k(k, t.shape[1], t.shape[1])
+    idx = np.argsort(-t, axis=1, kind="stable")[:, :k]
+    rel = np.zeros(t.shape)
+    np.put_along_axis(rel, idx, np.broadcast_to(np.arange(k, 0, -1, dtype=np.float64), idx.shape), axis=1)
+    return rel
+
+
+def ndcg_at_k(scores, relevance, k: int = 3) -> float:
+    r"""Mean NDCG@k of the ranking given by ``scores`` against graded ``relevance`` (``sklearn.metrics.ndcg_score``).
+
+    With :math:`\pi_n` the classes of sample ``n`` sorted by decreasing ``scores`` and linear gain (the relevance
+    itself, no :math:`2^{rel}-1`):
+
+    .. math::
+        \mathrm{DCG}@k_n = \sum_{i=1}^{k} \frac{\mathrm{rel}_{n,\pi_n(i)}}{\log_2(i+1)},\qquad
+        \mathrm{NDCG}@k = \frac1N\sum_n \frac{\mathrm{DCG}@k_n}{\mathrm{IDCG}@k_n}
+
+    where :math:`\mathrm{IDCG}@k_n` is the DCG of the ideal order (by decreasing relevance). Tied scores get the
+    average gain of their tie group (scikit-learn's default); a sample whose relevance is all zero scores 0. For
+    distillation pass ``relevance = rank_relevance(teacher_scores, k)``.
+
+    Args:
+        scores: ``(N, K)`` predicted scores (e.g. the student's logits).
+        relevance: ``(N, K)`` non-negative graded relevance, same shape.
+        k: int in ``[1, K]``.
+    """
+    s, rel = _score_pair(scores, relevance, "scores", "relevance")
+    k = _check_k(k, s.shape[1], s.shape[1])
+    if (rel < 0).any():
+        raise ValueError(f"relevance must be non-negative, got a minimum of {rel.min():g}")
+    return float(skm.ndcg_score(rel, s, k=k))
+
+
+def topk_mse(student_scores, teacher_scores, k: int = 3) -> tuple[float, float]:
+    r"""Mean squared score error on the teacher's top-``k`` classes and on the rest: ``(mse_top, mse_rest)``.
+
+    .. math::
+        \mathrm{MSE}_{top} = \frac{1}{Nk}\sum_n \sum_{j \in S_k(\mathbf s_n)} (\hat s_{nj} - s_{nj})^2,\qquad
+        \mathrm{MSE}_{rest} = \frac{1}{N(K-k)}\sum_n \sum_{j \notin S_k(\mathbf s_n)} (\hat s_{nj} - s_{nj})^2
+
+    with :math:`S_k(\mathbf s_n)` the teacher's ``k`` largest scores (ties to the lower index). Scores are compared
+    as they are (no centring): a loss that is invariant to shifting all scores (Softmax CE) can have a large MSE
+    with perfect rankings.
+
+    Args:
+        student_scores, teacher_scores: ``(N, K)`` real scores.
+        k: int in ``[1, K-1]`` (both parts must be non-empty).
+    """
+    s, t = _score_pair(student_scores, teacher_scores, "student_scores", "teacher_scores")
+    n_classes = s.shape[1]
+    k = _check_k(k, n_classes - 1, n_classes)
+    sq = (s - t) ** 2
+    top = _top_k_mask(t, k)
+    return float(sq[top].mean()), float(sq[~top].mean())
