@@ -232,7 +232,10 @@ def sigmoid_ce(pred, target, *, alpha=1.0, beta=0.0, reduction="mean"):
 
 
 def composite_sigmoid_ce(pred, target, *, q="exp", reduction="mean"):
-    r"""Composite-Sigmoid cross-entropy (E.3): :math:`\mathrm{sp}(Q(\hat s)) - p(s)\,Q(\hat s)`, :math:`p = \sigma(Q)`.
+    r"""Composite-Sigmoid cross-entropy (E.3), with :math:`p = \sigma(Q)`:
+
+    .. math::
+        L_{CE}(\hat s, s) = \mathrm{sp}(Q(\hat s)) - p(s)\,Q(\hat s)
 
     Gradient :math:`q(\hat s)[p(\hat s) - p(s)]` (E.4): neither the matching gradient nor convex in general."""
     s_hat, s = check_scores(pred, target)
@@ -243,7 +246,10 @@ def composite_sigmoid_ce(pred, target, *, q="exp", reduction="mean"):
 
 
 def composite_softmax_ce(pred, target, *, q="exp", reduction="mean"):
-    r"""Composite-Softmax cross-entropy (E.5): :math:`\log\sum_k e^{Q(\hat s_k)} - \sum_k p_k(\mathbf s)\,Q(\hat s_k)`.
+    r"""Composite-Softmax cross-entropy (E.5), with :math:`p = \mathrm{softmax}(Q)`:
+
+    .. math::
+        L_{CE}(\hat{\mathbf s}, \mathbf s) = \log\sum_k e^{Q(\hat s_k)} - \sum_k p_k(\mathbf s)\,Q(\hat s_k)
 
     Gradient :math:`q(\hat s_k)[p_k(\hat{\mathbf s}) - p_k(\mathbf s)]` (E.6)."""
     s_hat, s = check_scores(pred, target, ndim=2)
@@ -298,8 +304,12 @@ def softmax_matching_loss(pred, target, *, alpha=1.0, beta=0.0, gamma=1.0, rho=N
 
 
 def softmax_score_ce(pred, target, *, alpha=1.0, beta=0.0, gamma=1.0, rho=None, reduction="mean"):
-    r"""Softmax cross-entropy with score targets (E.11): :math:`L_{CE} = H(\hat{\mathbf s}) - \alpha\sum_k(\hat s_k -
-    \beta)\,p_k(\mathbf s)`, with :math:`H` and :math:`p` of :func:`softmax_matching_loss`. With
+    r"""Softmax cross-entropy with score targets (E.11), with :math:`H` and :math:`p` of :func:`softmax_matching_loss`:
+
+    .. math::
+        L_{CE}(\hat{\mathbf s}, \mathbf s) = H(\hat{\mathbf s}) - \alpha\sum_k(\hat s_k - \beta)\,p_k(\mathbf s)
+
+    With
     :math:`\alpha = \gamma = \rho_k = 1, \beta = 0` it is the usual CE against the soft target
     :math:`\mathrm{softmax}(\mathbf s)` (distillation at temperature 1)."""
     s_hat, _, alpha, beta, H, p_s = _softmax_parts(pred, target, alpha, beta, gamma, rho)
