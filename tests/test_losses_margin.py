@@ -99,6 +99,22 @@ def test_psi_gradient_is_finite_at_cos_plus_minus_one():
         assert torch.isfinite(g).all()
 
 
+@pytest.mark.parametrize("m", [2, 3, 4, 5])
+def test_psi_closed_form_gradient_matches_the_twin_and_has_a_second_derivative(m):
+    """lsoftmax_psi's backward is the closed form (-1)^k m U_{m-1}(c); check it against the twin's d/dc,
+    with gradcheck, and that a second derivative (gradgradcheck) flows through it."""
+    c = torch.linspace(-0.999, 0.999, 301, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(lsoftmax_psi(c, m).sum(), c)
+    th = sp.Symbol("theta", real=True)
+    dpsi_dtheta = sp.lambdify(th, sp.diff(S.psi(th, m), th), "numpy")
+    theta = torch.arccos(c.detach()).numpy()
+    want = torch.as_tensor(dpsi_dtheta(theta)) / -torch.sin(torch.as_tensor(theta))   # dpsi/dc = psi'(t) / (-sin t)
+    torch.testing.assert_close(g, want, atol=1e-7, rtol=1e-7)
+    x = torch.tensor([-0.9, -0.3, 0.2, 0.95], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: lsoftmax_psi(v, m), (x,))
+    assert torch.autograd.gradgradcheck(lambda v: lsoftmax_psi(v, m), (x,))
+
+
 def test_arcface_fallback_beyond_pi_minus_m():
     m = 0.5
     theta = torch.linspace(0, math.pi, 4001, dtype=torch.float64)
