@@ -87,148 +87,196 @@ def _lse1_split(x, pos, *, probabilities=False):
 # ---- one autograd Function for all seven: closed-form gradient, stored by the forward pass ------------
 #
 # The forward pass computes the per-sample losses and (when the logits need a gradient) the closed-form
-# gradient d loss_i / d z_i in a few fused passes, without recording a graph; the backward pass is one
-# multiply, as in torch's cross_entropy. Higher-order derivatives (create_graph=True, e.g. the Hessians
-# of the convexity checks) are taken through the differentiable reference formulas (_reference below),
-# so both paths are checked against each other and against the SymPy twins.
+# gradient d loss_i / d z_i without recording a graph, in as few passes over the (N, C) matrix as we could
+# make it (about 10-15, against about 5 for torch's cross_entropy; benchmarks/bench_losses.py): the target is
+# used as a float 0/1 matrix ``t`` (a view of the caller's tensor when it is float already), selections
+# are arithmetic (addcmul with t or 1 - 2t, never torch.where on a bool mask, which is slow on CPU), the
+# gradient is written straight into one (N, C) buffer, and the backward pass is one multiply, as in
+# torch's cross_entropy. Higher-order derivatives (create_graph=True, e.g. the Hessians of the convexity
+# checks) are taken through the differentiable reference formulas (_reference below), so both paths are
+# checked against each other and against the SymPy twins.
 
-def _relation_gradient_to_full(g_rel):
-    """Gradient over the relations ``(N, C-1)`` w.r.t. u = s_r - s_TH -> gradient over the logits (N, C)."""
-    return torch.cat([-g_rel.sum(1, keepdim=True), g_rel], 1)
+def _two_set_lse(x, pf, *, grad, pos_scale=None):
+    r"""Row-wise :math:`\log(1 + \sum_{P} e^{x})` and :math:`\log(1 + \sum_{Q} e^{x})` for the two sets
+    P (``pf == 1``) and Q (the rest), with ONE exp over the matrix: each entry is shifted by the maximum of
+    its own set (at least 0, the "1" being in both sets), so nothing overflows and no set underflows.
+
+    ``x`` is consumed (overwritten). Returns ``(lse_p, lse_q, p)``; with ``grad``, ``p`` holds
+    :math:`\partial(\mathrm{lse}_P + \mathrm{lse}_Q)/\partial x_j = e^{x_j}/(1+\sum_{\mathrm{set}(j)} e^{x})`,
+    the P entries times ``pos_scale`` ((N, 1), if given), in ``x``'s buffer; else ``p`` is None."""
+    buf = x * pf
+    top_p = buf.amax(1, keepdim=True).clamp_min_(0)
+    top_q = torch.sub(x, buf, out=buf).amax(1, keepdim=True).clamp_min_(0)
+    e = x.sub_(torch.addcmul(top_q, pf, top_p - top_q, out=buf)).exp_()
+    s_p = torch.linalg.vecdot(e, pf).unsqueeze(1)
+    s_q = e.sum(1, keepdim=True).sub_(s_p)
+    den_p, den_q = torch.exp(-top_p).add_(s_p), torch.exp(-top_q).add_(s_q)
+    lse_p, lse_q = (top_p + torch.log(den_p)).squeeze(1), (top_q + torch.log(den_q)).squeeze(1)
+    if not grad:
+        return lse_p, lse_q, None
+    inv_p, inv_q = den_p.reciprocal_(), den_q.reciprocal_()
+    if pos_scale is not None:
+        inv_p.mul_(pos_scale)
+    return lse_p, lse_q, e.mul_(torch.addcmul(inv_q, pf, inv_p - inv_q, out=buf))
 
 
-def _float_mask(mask, dt):
-    out = torch.empty(mask.shape, dtype=dt, device=mask.device)
-    return out.copy_(mask)
-
-
-def _lse1_split_fast(x, pf, *, probabilities=True):
-    """:func:`_lse1_split` with a contiguous float 0/1 mask ``pf``, arithmetic instead of ``where``
-    (``torch.where`` on strided bool masks is slow on CPU) and in-place updates. Consumes nothing.
-    Returns (lse_p, lse_n, probabilities or None)."""
-    xp = x * pf
-    top_p = xp.amax(1, keepdim=True).clamp_min_(0)
-    top_n = torch.sub(x, xp, out=xp).amax(1, keepdim=True).clamp_min_(0)
-    shift = torch.mul(pf, top_p - top_n, out=xp).add_(top_n)
-    e = torch.sub(x, shift, out=shift).exp_()
-    total = e.sum(1, keepdim=True)
-    s_p = (e * pf).sum(1, keepdim=True)
-    den_p, den_n = torch.exp(-top_p).add_(s_p), torch.exp(-top_n).add_(total - s_p)
-    lse_p, lse_n = (top_p + torch.log(den_p)).squeeze(1), (top_n + torch.log(den_n)).squeeze(1)
-    if not probabilities:
-        return lse_p, lse_n, None
-    inv_p, inv_n = den_p.reciprocal_(), den_n.reciprocal_()
-    return lse_p, lse_n, e.mul_(torch.mul(pf, inv_p - inv_n).add_(inv_n))
-
-
-def _fast(kind, z, mask, hp, need_grad):
-    """(per-sample loss (N,), gradient (N, C) or None) in closed form (float masks, in-place updates)."""
+def _fast(kind, z, t, hp, need_grad):
+    """(per-sample loss (N,), gradient (N, C) or None) in closed form. ``t`` is the target as float 0/1
+    (N, C) in z's dtype, read only."""
     variant = hp.get("variant", "paper")
-    dt = z.dtype
+    G = torch.empty_like(z) if need_grad else None
     if kind == "balanced_softmax" and variant == "official":
-        pf = _float_mask(mask, dt)
-        sign = pf.mul(-2.0).add_(1.0)                              # -1 on labels, +1 elsewhere
-        lp, ln, p = _lse1_split_fast(z * sign, pf, probabilities=need_grad)
-        return lp + ln, (p.mul_(sign) if need_grad else None)
-    pf = _float_mask(mask[:, 1:], dt)                              # contiguous float copy of the positives
-    u = z[:, 1:] - z[:, :1]
-    g = None
-    if kind == "atl":
-        lp, ln, p = _lse1_split_fast(u, pf, probabilities=need_grad)
-        n_pos = pf.sum(1, keepdim=True)
-        loss = (n_pos.squeeze(1) * lp).sub_((u * pf).sum(1)).add_(ln)
+        x = torch.addcmul(z, z, t, value=-2.0)                      # -z on labels, z elsewhere
+        lp, ln, p = _two_set_lse(x, t, grad=need_grad)
         if need_grad:
-            g = (p * (n_pos - 1.0)).sub_(1.0).mul_(pf).add_(p)      # pos: n_p p - 1, neg: p
+            torch.addcmul(p, p, t, value=-2.0, out=G)
+        return lp + ln, G
+    pf = t[:, 1:].contiguous()                                      # positives (strided views are slow)
+    u = z[:, 1:] - z[:, :1]                                         # s_r - s_TH, a fresh (N, C-1) matrix
+    g = G[:, 1:] if need_grad else None                             # the relations' gradient goes here
+    if kind == "atl":
+        n_pos = pf.sum(1, keepdim=True)
+        sum_pos_u = torch.linalg.vecdot(u, pf)
+        lp, ln, p = _two_set_lse(u, pf, grad=need_grad, pos_scale=n_pos)
+        loss = (n_pos.squeeze(1) * lp).sub_(sum_pos_u).add_(ln)
+        if need_grad:
+            torch.sub(p, pf, out=g)                                 # pos: n_p p - 1, neg: p
     elif kind == "balanced_softmax":
-        sign = pf.mul(-2.0).add_(1.0)                              # x = -d = sign * u
-        lp, ln, p = _lse1_split_fast(u.mul_(sign), pf, probabilities=need_grad)
+        x = u.addcmul_(u, pf, value=-2.0)                           # -d_r
+        lp, ln, p = _two_set_lse(x, pf, grad=need_grad)
         loss = lp + ln
         if need_grad:
-            g = p.mul_(sign)
+            torch.addcmul(p, p, pf, value=-2.0, out=g)
     elif kind == "adaptive_focal":
-        gamma = hp["gamma"]
-        _, ln, p = _lse1_split_fast(u, pf, probabilities=need_grad)
-        nll = F.softplus(-u)
-        focal = torch.exp(F.logsigmoid(-u).mul_(gamma)) if gamma else torch.ones_like(u)
-        weight = focal + 1.0 if variant == "official" else focal
-        loss = (pf * weight * nll).sum(1).add_(ln)
-        if need_grad:
-            sig_neg = torch.sigmoid(u).neg_().add_(1.0)                 # 1 - P_r
-            inner = (weight * sig_neg).neg_()
-            if gamma:
-                inner.sub_(focal.mul(1.0 - sig_neg).mul_(nll).mul_(gamma))
-            g = inner.sub_(p).mul_(pf).add_(p)
+        loss, gpos = _focal_positives(u, pf, hp["gamma"], variant == "official", need_grad)
+        _, ln, p = _two_set_lse(u, pf, grad=need_grad)
+        loss = loss.add_(ln)
+        if need_grad:                                               # neg: p; pos: the focal term's
+            torch.addcmul(p, p, pf, value=-1.0, out=g).add_(gpos)
     else:
-        sign = pf.mul(2.0).sub_(1.0)
-        d = u.mul_(sign)
-        sp_d = F.softplus(-d)
-        if kind == "sat":
-            loss = sp_d.sum(1)
-            gd = torch.sigmoid(d).sub_(1.0) if need_grad else None        # -sigma(-d)
-        elif kind == "mean_sat":
-            n_pos = pf.sum(1, keepdim=True)
-            n_all = OFFICIAL_NUM_RELATIONS if variant == "official" else pf.shape[1]
-            a_p, a_n = 1.0 / n_pos.clamp_min(1), 1.0 / (n_all - n_pos).clamp_min(1)
-            a = pf.mul_(a_p - a_n).add_(a_n)
-            loss = (a * sp_d).sum(1)
-            gd = torch.sigmoid(d).sub_(1.0).mul_(a) if need_grad else None
-        elif kind == "aml":
-            hinge = torch.sub(hp["margin"], d)
-            loss = F.relu(hinge).sum(1)
-            gd = (hinge > 0).to(dt).neg_() if need_grad else None
-        elif kind == "hinge_abl":
-            w = F.relu(torch.sub(hp["margin"], d))
-            wl = w * sp_d
-            groups = [None] if variant == "paper" else [pf, 1.0 - pf]
-            loss = torch.zeros(z.shape[0], dtype=dt, device=z.device)
-            gd = None
-            if need_grad:
-                dw = (w > 0).to(dt).neg_()
-                sig_neg = torch.sigmoid(d).neg_().add_(1.0)
-            for grp in groups:
-                wg, wlg = (w, wl) if grp is None else (w * grp, wl * grp)
-                wsum = wg.sum(1, keepdim=True)
-                inv = 1.0 / torch.where(wsum > 0, wsum, torch.ones_like(wsum))   # (N, 1): cheap
-                part = wlg.sum(1, keepdim=True).mul_(inv)                       # 0 where wsum == 0
-                loss = loss + part.squeeze(1)
-                if need_grad:
-                    term = (sp_d - part).mul_(dw).sub_(w * sig_neg).mul_(inv)
-                    if grp is not None:
-                        term.mul_(grp)
-                    gd = term if gd is None else gd.add_(term)
+        x = u.addcmul_(u, pf, value=-2.0)                           # x = -d_r (d_r: Eq. 8)
+        if kind == "aml":
+            hinge = x.add_(hp["margin"])                            # m - d_r
+            active = torch.sign(hinge).clamp_min_(0) if need_grad else None
+            loss = hinge.clamp_min_(0).sum(1)
+            gx = active
         else:
-            raise AssertionError(kind)
-        if need_grad:
-            g = gd.mul_(sign)
-    return loss, (_relation_gradient_to_full(g) if need_grad else None)
+            nll = F.softplus(x)                                     # -log sigma(d_r)
+            if kind == "sat":
+                loss = nll.sum(1)
+                gx = torch.sigmoid(x) if need_grad else None
+            elif kind == "mean_sat":
+                n_pos = pf.sum(1, keepdim=True)
+                n_all = OFFICIAL_NUM_RELATIONS if variant == "official" else pf.shape[1]
+                a_p, a_n = 1.0 / n_pos.clamp_min(1), 1.0 / (n_all - n_pos).clamp_min_(1)
+                a = torch.addcmul(a_n, pf, a_p - a_n)
+                loss = torch.linalg.vecdot(a, nll)
+                gx = torch.sigmoid(x).mul_(a) if need_grad else None
+            elif kind == "hinge_abl":
+                loss, gx = _hinge_balance(x, nll, pf, hp["margin"], variant == "official", need_grad)
+            else:
+                raise AssertionError(kind)
+        if need_grad:                                               # d/du = d/dx (1 - 2 t)
+            torch.addcmul(gx, gx, pf, value=-2.0, out=g)
+    if need_grad:
+        G[:, 0] = -g.sum(1)                                         # s_TH enters every u_r with sign -1
+    return loss, G
+
+
+def _hinge_balance(x, nll, pf, margin, official, need_grad):
+    r"""HingeABL's :math:`\sum w\ell/\sum w` (paper) or the same over positives plus over negatives
+    (official), with :math:`w = \max(0, m + x)`, :math:`\ell = \mathrm{softplus}(x)`, :math:`x = -d`, and its
+    gradient in x: :math:`[\mathbb 1_{w>0}(\ell - L) + w\sigma(x)] / W` with L, W the group's ratio and sum."""
+    w = torch.add(x, margin).clamp_min_(0)
+    if not official:
+        wsum = w.sum(1, keepdim=True)
+        inv = torch.where(wsum > 0, wsum, torch.ones_like(wsum)).reciprocal_()   # (N, 1); 0 loss when W = 0
+        ratio = torch.linalg.vecdot(w, nll).unsqueeze(1).mul_(inv)
+        loss = ratio.squeeze(1)
+    else:
+        w_p = torch.linalg.vecdot(w, pf).unsqueeze(1)
+        w_n = w.sum(1, keepdim=True).sub_(w_p)
+        wl = w * nll
+        r_p = torch.linalg.vecdot(wl, pf).unsqueeze(1)
+        r_n = wl.sum(1, keepdim=True).sub_(r_p)
+        i_p = torch.where(w_p > 0, w_p, torch.ones_like(w_p)).reciprocal_()
+        i_n = torch.where(w_n > 0, w_n, torch.ones_like(w_n)).reciprocal_()
+        r_p.mul_(i_p), r_n.mul_(i_n)
+        loss = (r_p + r_n).squeeze(1)
+        del wl
+    if not need_grad:
+        return loss, None
+    if official:
+        ratio = torch.addcmul(r_n, pf, r_p - r_n)                   # each entry's group ratio and 1/W
+        inv = torch.addcmul(i_n, pf, i_p - i_n)
+    gx = nll.sub_(ratio).mul_(torch.sign(w)).addcmul_(w, torch.sigmoid(x)).mul_(inv)
+    return loss, gx
+
+
+def _focal_positives(u, pf, gamma, official, need_grad):
+    r"""AFL's positive part :math:`\sum_{\mathcal P} w_r\,\mathrm{softplus}(-u_r)`, :math:`w = \sigma(-u)^\gamma`
+    (+1 official), and its gradient in u, computed on the rows that have a positive only."""
+    n = u.shape[0]
+    loss = torch.zeros(n, dtype=u.dtype, device=u.device)
+    gpos = torch.zeros_like(u) if need_grad else None
+    rows = (pf.amax(1) > 0).nonzero().squeeze(1)
+    if rows.numel() == 0:
+        return loss, gpos
+    full = rows.numel() == n
+    ur, pr = (u, pf) if full else (u.index_select(0, rows), pf.index_select(0, rows))
+    sp = F.softplus(ur)                                             # -log sigma(-u)
+    nll = sp - ur                                                   # softplus(-u) = -log P_r
+    focal = torch.exp(sp.mul_(-gamma)) if gamma else torch.ones_like(ur)   # (1 - P_r)^gamma
+    weight = focal + 1.0 if official else focal
+    loss_rows = torch.linalg.vecdot(weight * nll, pr)
+    if full:
+        loss = loss_rows
+    else:
+        loss.index_copy_(0, rows, loss_rows)
+    if need_grad:
+        prob = torch.sigmoid(ur)                                    # P_r
+        dw_nll = focal.mul(prob).mul_(nll) if gamma else None       # -(dw/du) nll / gamma
+        g = weight.mul_(prob - 1.0)                                 # w dnll/du (may overwrite focal)
+        if gamma:
+            g.sub_(dw_nll, alpha=gamma)
+        g.mul_(pr)
+        if full:
+            gpos = g
+        else:
+            gpos.index_copy_(0, rows, g)
+    return loss, gpos
 
 
 class _ThresholdLoss(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, z, mask, kind, hp):
+    def forward(ctx, z, t, kind, hp):
         with torch.no_grad():
-            loss, grad = _fast(kind, z, mask, hp, need_grad=z.requires_grad)
+            loss, grad = _fast(kind, z, t, hp, need_grad=z.requires_grad)
         ctx.kind, ctx.hp = kind, hp
-        ctx.save_for_backward(z, mask, grad if grad is not None else torch.empty(0))
+        ctx.save_for_backward(z, t, grad if grad is not None else torch.empty(0))
         return loss
 
     @staticmethod
     def backward(ctx, grad_out):
-        z, mask, grad = ctx.saved_tensors
+        z, t, grad = ctx.saved_tensors
         if torch.is_grad_enabled():               # create_graph=True: a differentiable gradient
             with torch.enable_grad():
-                ref = _reference(ctx.kind, z, mask, ctx.hp)
+                ref = _reference(ctx.kind, z, t != 0, ctx.hp)
                 (g,) = torch.autograd.grad(ref, z, grad_out, create_graph=True)
             return g, None, None, None
         return grad * grad_out[:, None], None, None, None
 
 
 def _run(kind, logits, target, hp, reduction):
-    z, mask = _inputs(logits, target)
+    check_logits(logits, min_classes=2)
+    z = logits.to(compute_dtype(logits))
+    t = check_multihot_target(target, logits.shape, dtype=z.dtype)
+    if t.device != z.device:
+        raise ValueError(f"target is on {t.device} but logits are on {z.device}")
     if z.requires_grad:
-        per_sample = _ThresholdLoss.apply(z, mask, kind, hp)
+        per_sample = _ThresholdLoss.apply(z, t, kind, hp)
     else:
-        per_sample = _fast(kind, z, mask, hp, need_grad=False)[0]
+        per_sample = _fast(kind, z, t, hp, need_grad=False)[0]
     return reduce_loss(per_sample, reduction)
 
 

@@ -110,18 +110,35 @@ def check_class_target(target, num_samples: int, num_classes: int, name: str = "
     return target
 
 
-def check_multihot_target(target, shape: Sequence[int], name: str = "target") -> torch.Tensor:
-    """A multi-hot (N, C) target of 0/1 values (bool, integer or float); returned as a 0/1 mask (bool)."""
+def check_multihot_target(target, shape: Sequence[int], name: str = "target", *,
+                          dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A multi-hot (N, C) target of 0/1 values (bool, integer or float).
+
+    Returned as a bool mask, or with ``dtype`` as 0/1 values of that dtype: then it may be the caller's own
+    tensor (no copy when it already has that dtype), which must not be written to."""
     if not isinstance(target, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(target).__name__}")
     if tuple(target.shape) != tuple(shape):
         raise ValueError(f"{name} must be multi-hot of shape {tuple(shape)} (same as logits), "
                          f"got shape {_shape(target)}")
-    if target.dtype == torch.bool:
-        return target
-    if _VALUE_CHECKS and not bool(((target == 0) | (target == 1)).all()):
+    if target.is_complex():
+        raise TypeError(f"{name} must be real 0/1 values, got {target.dtype}")
+    if target.dtype != torch.bool and _VALUE_CHECKS and not _is_zero_one(target):
         raise ValueError(f"{name} must be multi-hot with values 0 or 1 only")
-    return target != 0
+    if dtype is not None:
+        return target.to(dtype)
+    return target if target.dtype == torch.bool else target != 0
+
+
+def _is_zero_one(t: torch.Tensor) -> bool:
+    """Every value is 0 or 1, in two reductions: the range is [0, 1], and (floating point) the sum of
+    t(1 - t), non-negative on [0, 1] and zero exactly at 0 and 1, is 0."""
+    if t.numel() == 0:
+        return True
+    lo, hi = (float(v) for v in torch.aminmax(t))
+    if not (lo >= 0 and hi <= 1):                 # also catches NaN
+        return False
+    return not t.is_floating_point() or float(torch.addcmul(t, t, t, value=-1).sum()) == 0.0
 
 
 def check_class_weight(class_weight, num_classes: int, *, like: torch.Tensor,
