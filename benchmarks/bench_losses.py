@@ -5,13 +5,17 @@ same inputs give a plain softmax head: ``s * cosine`` for the cosine losses (AM-
 default), ``features @ weight.T`` for the features/weight losses (L-Softmax, SphereFace, L2-softmax; the matmul
 is timed in both); gradients flow to every input in both.
 
+Multi-hot (thresholding) losses get a float32 target shaped like Re-DocRED's pairs
+(:func:`docred_like_target`: 94% of the rows "no relation", the rest 1-3 relations), the input the DocRE
+models give them.
+
 For each loss and shape: forward + backward time (median over many interleaved repetitions, loss and
 reference timed alternately in the same process, so machine load affects both alike) and the memory kept
 for the backward pass (bytes of saved tensors; on CUDA also the peak allocation above the inputs).
 Value checks (NaN/label range) are timed both on and off (``lossnotes.losses.unchecked``). On the CPU,
 denormals are flushed to zero (``torch.set_flush_denormal``), as GPUs pay nothing for them.
 
-    python benchmarks/bench_losses.py [--device cuda] [--repeats 50] [--family softmax] [--out DIR]
+    python benchmarks/bench_losses.py [--device cuda] [--repeats 50] [--family softmax] [--shapes 16384x97] [--out DIR]
 
 Not a test: it reports; the targets (e.g. 1.5x for the softmax family) are read off its table.
 """
@@ -94,6 +98,21 @@ def _time_pair(fn, ref, logits, target, device, repeats):
     return statistics.median(t_fn), statistics.median(t_ref)
 
 
+def docred_like_target(n, c, *, seed=0, na_fraction=0.94, device="cpu"):
+    """A float32 multi-hot (n, c) target shaped like Re-DocRED's entity pairs (ATLOP convention, column 0 =
+    no relation): ``na_fraction`` of the rows have no relation, the others 1, 2 or 3 relations (with
+    probabilities 0.9, 0.08, 0.02) drawn from a Zipf(1) frequency over the c - 1 relations."""
+    g = torch.Generator().manual_seed(seed)
+    target = torch.zeros(n, c)
+    rows = torch.nonzero(torch.rand(n, generator=g) >= na_fraction).squeeze(1)
+    counts = torch.multinomial(torch.tensor([0.9, 0.08, 0.02]), len(rows), replacement=True, generator=g) + 1
+    freq = 1.0 / torch.arange(1, c, dtype=torch.float64)
+    for row, k in zip(rows.tolist(), counts.tolist()):
+        target[row, 1 + torch.multinomial(freq, k, generator=g)] = 1.0
+    target[:, 0] = (target[:, 1:].sum(1) == 0).float()
+    return target.to(device)
+
+
 def _reference(spec, ref_target):
     """F.cross_entropy on the logits a plain softmax head makes from the same inputs."""
     if spec.inputs == ("cosine",):
@@ -116,6 +135,8 @@ def bench(device="cpu", repeats=30, family=None, shapes=SHAPES):
                                                            d=FEATURE_DIM, scale=3.0 / FEATURE_DIM ** 0.5)
             else:
                 logits, target = spec.sample_inputs(n, c, seed=0, dtype=torch.float32, device=device)
+            if spec.target_kind == "multihot":
+                target = docred_like_target(n, c, seed=0, device=device)
             ref_target = torch.randint(0, c, (n,), device=device)
             ref = _reference(spec, ref_target)
             fn = lambda *a, _s=spec: _s.call(a[:-1], a[-1])      # noqa: E731
@@ -143,6 +164,9 @@ def main(argv=None):
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--family", default=None)
+    parser.add_argument("--shapes", default=None,
+                        help="N x C shapes, comma separated, e.g. 16384x97 (default: %s)"
+                        % ",".join(f"{n}x{c}" for n, c in SHAPES))
     parser.add_argument("--out", type=Path, default=build_dir() / "benchmarks")
     args = parser.parse_args(argv)
     if args.device == "cpu":
@@ -150,7 +174,8 @@ def main(argv=None):
         # exp of a logit 90 below the row maximum is a float32 denormal; x86 arithmetic on denormals is ~100x
         # slower, so a loss whose logits are larger than the reference's would be timed on that, not its work
         torch.set_flush_denormal(True)
-    rows = bench(args.device, args.repeats, args.family)
+    shapes = SHAPES if not args.shapes else [tuple(int(v) for v in item.split("x")) for item in args.shapes.split(",")]
+    rows = bench(args.device, args.repeats, args.family, shapes)
     args.out.mkdir(parents=True, exist_ok=True)
     tag = "cuda" if args.device.startswith("cuda") else "cpu"
     meta = {"device": torch.cuda.get_device_name() if tag == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
