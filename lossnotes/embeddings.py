@@ -55,14 +55,23 @@ class EmbeddingCNN(nn.Module):
 class MarginNet(nn.Module):
     """:class:`EmbeddingCNN` plus a class-weight matrix ``weight (C, d)`` (and a bias for the heads that
     have one: softmax, weighted softmax, L2-softmax), trained with the loss named ``loss`` (a key of
-    :data:`HEADS`) and its hyper-parameters ``hp``.
+    :data:`HEADS`) and its hyper-parameters ``hp``. ``anneal`` (L-Softmax and SphereFace): arguments of
+    :func:`lossnotes.losses.margin_lambda`; each training call of :meth:`loss` then uses the official
+    schedule's lambda for that step (``iteration`` counts the steps).
     """
 
     def __init__(self, loss: str = "softmax", *, num_classes: int = 10, feature_dim: int = 2,
-                 in_channels: int = 1, width: int = 16, image_size: int = 28, **hp):
+                 in_channels: int = 1, width: int = 16, image_size: int = 28, anneal: dict | None = None, **hp):
         super().__init__()
         if loss not in HEADS:
             raise ValueError(f"loss must be one of {sorted(HEADS)}, got {loss!r}")
+        if anneal is not None:
+            if loss not in ("large_margin_softmax", "sphereface"):
+                raise ValueError(f"anneal applies to large_margin_softmax and sphereface only, not {loss!r}")
+            if not isinstance(anneal, dict):
+                raise TypeError(f"anneal must be a dict of margin_lambda arguments, got {type(anneal).__name__}")
+            _margin.margin_lambda(0, **anneal)              # reject unknown or bad keys now
+        self.anneal, self.iteration = anneal, 0
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
         self.loss_name, self.hp = loss, dict(hp)
@@ -103,4 +112,8 @@ class MarginNet(nn.Module):
         hp = dict(self.hp)
         if self.loss_name == "l2_softmax" and self.bias is not None:
             hp["bias"] = self.bias
+        if self.anneal is not None:                         # the official lambda schedule, one step a call
+            hp["lam"] = _margin.margin_lambda(self.iteration, **self.anneal)
+            if self.training:
+                self.iteration += 1
         return self.fn(self._features.float(), self.weight.float(), target, **hp)

@@ -191,3 +191,45 @@ def test_margin_losses_are_larger_than_plain_softmax_on_the_same_cosines():
     plain = softmax_cross_entropy(30 * cos, y)
     assert am_softmax(cos, y) > plain
     assert arcface(cos, y, s=30.0) > plain
+
+
+def test_margin_lambda_follows_the_official_schedule():
+    from lossnotes.losses import margin_lambda
+    assert margin_lambda(0) == 1000.0
+    assert margin_lambda(10) == pytest.approx(1000.0 / (1 + 0.12 * 10))
+    assert margin_lambda(10**6) == 5.0                               # floored at lambda_min
+    assert margin_lambda(100, gamma=0.0) == 1000.0
+    with pytest.raises(ValueError, match="iteration"):
+        margin_lambda(-1)
+    with pytest.raises(ValueError, match="lambda_min"):
+        margin_lambda(0, lambda_min=-1.0)
+
+
+@pytest.mark.parametrize("fn", [large_margin_softmax, sphereface])
+def test_lam_blends_the_margin_towards_plain_softmax(fn):
+    torch.manual_seed(0)
+    x, w, y = torch.randn(16, 5, dtype=torch.float64), torch.randn(4, 5, dtype=torch.float64), torch.arange(16) % 4
+    wn = w if fn is large_margin_softmax else w / w.norm(dim=1, keepdim=True)
+    plain = F.cross_entropy(x @ wn.T, y)
+    pure, mid, soft = fn(x, w, y, lam=0.0), fn(x, w, y, lam=5.0), fn(x, w, y, lam=1e9)
+    torch.testing.assert_close(soft, plain, rtol=1e-6, atol=1e-6)
+    assert plain < mid < pure, "the margin makes the loss larger; lam moves it back towards softmax"
+    torch.testing.assert_close(fn(x, w, y, m=1, lam=3.0), plain)      # m = 1 has no margin to blend
+
+
+def test_marginnet_anneal_steps_lambda_in_training_only():
+    from lossnotes.embeddings import MarginNet
+    net = MarginNet("sphereface", feature_dim=3, width=2, m=4, anneal={"base": 100.0, "gamma": 1.0, "lambda_min": 1.0})
+    x, y = torch.randn(8, 1, 28, 28), torch.arange(8) % 10
+    first = net.loss(net(x), y)
+    assert net.iteration == 1
+    net.eval()
+    net.loss(net(x), y)
+    assert net.iteration == 1, "evaluation does not advance the schedule"
+    net.train()
+    later = [net.loss(net(x), y) for _ in range(50)][-1]
+    assert later > first, "as lambda decays the margin bites: same weights, larger loss"
+    with pytest.raises(ValueError, match="anneal"):
+        MarginNet("arcface", anneal={})
+    with pytest.raises(TypeError):
+        MarginNet("sphereface", anneal={"bogus": 1.0})

@@ -2,7 +2,7 @@
 ``loss(logits, target, *, hyper-parameters, reduction="mean")``. Each function also has a module form
 (``softmax_cross_entropy`` -> ``SoftmaxCrossEntropy``), generated the same way for every loss."""
 from .margin import (am_softmax, arcface, arcface_target, check_cosine, cosine_logits, l2_softmax,
-                     large_margin_softmax, lsoftmax_psi, safe_sine, sphereface, weighted_softmax)
+                     large_margin_softmax, lsoftmax_psi, margin_lambda, safe_sine, sphereface, weighted_softmax)
 from .matching import (bregman_loss, check_scores, composite_link, composite_primitive, composite_probabilities,
                        composite_sensitivity, composite_sigmoid, composite_sigmoid_ce, composite_softmax,
                        composite_softmax_ce, matching_loss, Primitive, reweighted_square, sigmoid_ce,
@@ -21,7 +21,7 @@ __all__ += ["atl", "sat", "mean_sat", "hinge_abl", "aml", "balanced_softmax", "a
             "threshold_predict", "zero_threshold_predict", "decision_rule"]
 
 __all__ += ["weighted_softmax", "large_margin_softmax", "sphereface", "l2_softmax", "am_softmax", "arcface",
-            "cosine_logits", "check_cosine", "safe_sine", "lsoftmax_psi", "arcface_target"]
+            "margin_lambda", "cosine_logits", "check_cosine", "safe_sine", "lsoftmax_psi", "arcface_target"]
 
 __all__ += ["matching_loss", "composite_sigmoid", "composite_softmax", "bregman_loss", "sigmoid_ce",
             "composite_sigmoid_ce", "composite_softmax_ce", "softmax_matching_loss", "softmax_score_ce",

@@ -45,7 +45,7 @@ from .validation import (check_class_target, check_float_tensor, check_logits, c
                          compute_dtype, value_checks_enabled)
 
 __all__ = ["weighted_softmax", "large_margin_softmax", "sphereface", "l2_softmax", "am_softmax", "arcface",
-           "cosine_logits", "check_cosine", "safe_sine", "lsoftmax_psi", "arcface_target", "COSINE_TOLERANCE"]
+           "margin_lambda", "cosine_logits", "check_cosine", "safe_sine", "lsoftmax_psi", "arcface_target", "COSINE_TOLERANCE"]
 
 #: Cosines may exceed [-1, 1] by this much (plus 4 machine epsilons of their dtype, for fp16/bf16 rounding
 #: of a normalised dot product) before it is an error; inside the tolerance the target cosine is clamped to
@@ -202,9 +202,10 @@ def _ce_with_target_logit(logits, target, target_logit, reduction, *, inplace=Tr
     return reduce_loss(F.cross_entropy(z, target, reduction="none"), reduction)
 
 
-def _multiplicative_margin(features, weight, target, m, reduction, *, normalize_weight):
+def _multiplicative_margin(features, weight, target, m, lam, reduction, *, normalize_weight):
     x, w = _check_features_weight(features, weight, target)
     m = _check_m_integer(m)
+    lam = check_scalar(lam, "lam", low=0.0)
     if normalize_weight:
         w = _normalize(w)
     logits = x @ w.T                                                   # ||W_j|| ||x|| cos(theta_j)
@@ -216,7 +217,30 @@ def _multiplicative_margin(features, weight, target, m, reduction, *, normalize_
     if not normalize_weight:
         radius = radius * _norm(w, keepdim=False).gather(0, target)
     cos_y = (dot_y / radius).clamp(-1.0, 1.0)
-    return _ce_with_target_logit(logits, target, radius * lsoftmax_psi(cos_y, m), reduction, inplace=False)
+    target_logit = radius * lsoftmax_psi(cos_y, m)
+    if lam:
+        target_logit = (lam * dot_y + target_logit) / (1.0 + lam)
+    return _ce_with_target_logit(logits, target, target_logit, reduction, inplace=False)
+
+
+def margin_lambda(iteration, *, base=1000.0, gamma=0.12, power=1.0, lambda_min=5.0) -> float:
+    r"""The official L-Softmax / SphereFace annealing weight for training step ``iteration`` (0, 1, ...):
+
+    .. math::
+        \lambda = \max\bigl(\lambda_{min},\ \text{base}\,(1 + \gamma\,\text{iteration})^{-\text{power}}\bigr)
+
+    passed as ``lam`` to :func:`large_margin_softmax` / :func:`sphereface`, whose target logit is then
+    :math:`(\lambda\|W_y\|\|x\|\cos\theta + \|W_y\|\|x\|\psi(\theta))/(1+\lambda)`: close to plain softmax early
+    (:math:`\lambda = 1000`), the margin taking over as :math:`\lambda` decays. The defaults are SphereFace's
+    (``wy-liu/sphereface``, ``margin_inner_product_param``: base 1000, gamma 0.12, power 1, lambda_min 5); the
+    L-Softmax Caffe prototxts use other values per data set (e.g. lambda_min 0, the pure margin at the end).
+    """
+    it = check_scalar(iteration, "iteration", low=0.0, integer=True)
+    base = check_scalar(base, "base", low=0.0)
+    gamma = check_scalar(gamma, "gamma", low=0.0)
+    power = check_scalar(power, "power", low=0.0)
+    lambda_min = check_scalar(lambda_min, "lambda_min", low=0.0)
+    return max(lambda_min, base * (1.0 + gamma * it) ** (-power))
 
 
 # ---- the losses --------------------------------------------------------------------------------------
@@ -245,7 +269,7 @@ def weighted_softmax(logits, target, *, class_weight, reduction="mean"):
     return softmax_cross_entropy(logits, target, class_weight=class_weight, reduction=reduction)
 
 
-def large_margin_softmax(features, weight, target, *, m=2, reduction="mean"):
+def large_margin_softmax(features, weight, target, *, m=2, lam=0.0, reduction="mean"):
     r"""Large-Margin Softmax (L-Softmax), Liu et al. 2016, Eq. (4)-(6) with the paper's choice of
     :math:`\mathcal D` (Eq. 6):
 
@@ -264,16 +288,15 @@ def large_margin_softmax(features, weight, target, *, m=2, reduction="mean"):
         target: ``(N,)`` integer class indices in ``[0, C)``.
         m: the multiplicative angular margin, a positive integer; ``m = 1`` is softmax cross-entropy on
             :math:`Wx`. Larger ``m``: larger margin, harder objective (the paper uses 2, 3, 4).
+        lam: :math:`\lambda \ge 0`, the official code's blend towards plain softmax: the target logit is
+            :math:`(\lambda\|W\|\|x\|\cos\theta + \|W\|\|x\|\psi(\theta))/(1+\lambda)`. 0 (default) is the paper's
+            loss; the Caffe code anneals :math:`\lambda` from 1000 down during training (:func:`margin_lambda`).
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-
-    The official Caffe code also anneals the target logit towards plain softmax,
-    :math:`(\lambda\|W\|\|x\|\cos\theta + \|W\|\|x\|\psi(\theta))/(1+\lambda)` with :math:`\lambda` decreasing
-    during training; that is a training schedule and is not part of this function (:math:`\lambda = 0`).
     """
-    return _multiplicative_margin(features, weight, target, m, reduction, normalize_weight=False)
+    return _multiplicative_margin(features, weight, target, m, lam, reduction, normalize_weight=False)
 
 
-def sphereface(features, weight, target, *, m=4, reduction="mean"):
+def sphereface(features, weight, target, *, m=4, lam=0.0, reduction="mean"):
     r"""SphereFace's A-Softmax, Liu et al. 2017, Eq. (7): L-Softmax with the class weights normalised
     (:math:`\|W_j\| = 1`, no bias), so the decision depends on the angle alone:
 
@@ -289,13 +312,15 @@ def sphereface(features, weight, target, *, m=4, reduction="mean"):
         target: ``(N,)`` integer class indices in ``[0, C)``.
         m: positive integer angular margin; the paper's default is 4 (``m = 1``: "modified softmax", the
             W-normalised softmax of the notes' table).
+        lam: :math:`\lambda \ge 0`, the blend towards the W-normalised softmax, as in
+            :func:`large_margin_softmax`.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
 
-    The official code (``wy-liu/sphereface``, Caffe ``margin_inner_product_layer``) uses the same
-    :math:`\lambda` annealing as L-Softmax (base 1000, gamma 0.12, power 1, :math:`\lambda_{min} = 5`), so its
-    final loss never reaches the pure :math:`\lambda = 0` form computed here.
+    The official code (``wy-liu/sphereface``, Caffe ``margin_inner_product_layer``) anneals :math:`\lambda`
+    (:func:`margin_lambda`: base 1000, gamma 0.12, power 1, :math:`\lambda_{min} = 5`), so its final loss is the
+    ``lam=5`` blend, never the pure :math:`\lambda = 0` form of the paper.
     """
-    return _multiplicative_margin(features, weight, target, m, reduction, normalize_weight=True)
+    return _multiplicative_margin(features, weight, target, m, lam, reduction, normalize_weight=True)
 
 
 def l2_softmax(features, weight, target, *, alpha=16.0, bias=None, reduction="mean"):
@@ -423,6 +448,7 @@ def _register():
     cos = {"make_inputs": _make_cosine}
     bad_m_int = [({"m": 0}, ValueError, "m"), ({"m": 2.5}, ValueError, "m"), ({"m": -1}, ValueError, "m"),
                  ({"m": "2"}, TypeError, "m")]
+    bad_lam = [({"lam": -1.0}, ValueError, "lam"), ({"lam": "5"}, TypeError, "lam")]
     bad_s = [({"s": 0.0}, ValueError, "s"), ({"s": -1.0}, ValueError, "s"), ({"s": float("inf")}, ValueError, "s")]
 
     def weighted_denominator(logits, target, class_weight=None, **_):
@@ -443,18 +469,18 @@ def _register():
     register(LossSpec(
         name="large_margin_softmax", fn=large_margin_softmax, twin=symbolic.large_margin_softmax,
         family="margin", paper="Liu, Wen, Yu & Yang 2016, Large-Margin Softmax Loss for CNNs (ICML)",
-        equation="Eq. (4)-(6), psi with the paper's D(theta)", defaults={"m": 2},
+        equation="Eq. (4)-(6), psi with the paper's D(theta)", defaults={"m": 2, "lam": 0.0},
         inputs=("features", "weight"),
-        test_params=({}, {"m": 1}, {"m": 3}, {"m": 4}),
-        bad_params=bad_m_int, extra=fw,
+        test_params=({}, {"m": 1}, {"m": 3}, {"m": 4}, {"m": 2, "lam": 5.0}),
+        bad_params=bad_m_int + bad_lam, extra=fw,
     ))
     register(LossSpec(
         name="sphereface", fn=sphereface, twin=symbolic.sphereface,
         family="margin", paper="Liu et al. 2017, SphereFace: Deep Hypersphere Embedding for Face Recognition (CVPR)",
-        equation="A-Softmax, Eq. (7)", defaults={"m": 4},
+        equation="A-Softmax, Eq. (7)", defaults={"m": 4, "lam": 0.0},
         inputs=("features", "weight"),
-        test_params=({}, {"m": 1}, {"m": 2}, {"m": 3}),
-        bad_params=bad_m_int, extra=fw,
+        test_params=({}, {"m": 1}, {"m": 2}, {"m": 3}, {"m": 4, "lam": 1000.0}),
+        bad_params=bad_m_int + bad_lam, extra=fw,
     ))
     register(LossSpec(
         name="l2_softmax", fn=l2_softmax, twin=symbolic.l2_softmax,

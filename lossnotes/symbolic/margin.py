@@ -60,27 +60,29 @@ def weighted_softmax(z, target, *, class_weight):
     return softmax_cross_entropy(z, target, class_weight=class_weight)
 
 
-def _multiplicative(x, W, target, m, normalize_weight):
+def _multiplicative(x, W, target, m, lam, normalize_weight):
     xs, ws, ys = as_rows(x), as_rows(W), as_list(target)
+    lam = sp.nsimplify(lam)
     if normalize_weight:
         ws = [[e / _norm(w) for e in w] for w in ws]
     out = []
     for xi, y in zip(xs, ys):
         row = [_dot(w, xi) for w in ws]
         radius = _norm(ws[y]) * _norm(xi)
-        row[y] = radius * psi_of_cos(row[y] / radius, m)
+        row[y] = (lam * row[y] + radius * psi_of_cos(row[y] / radius, m)) / (1 + lam)
         out.append(_ce(row, y))
     return out
 
 
-def large_margin_softmax(x, W, target, *, m=2):
-    r"""Per-sample L-Softmax: target logit :math:`\|W_y\|\|x\|\psi(\theta_y)`, others :math:`W_j^\top x`."""
-    return _multiplicative(x, W, target, m, normalize_weight=False)
+def large_margin_softmax(x, W, target, *, m=2, lam=0.0):
+    r"""Per-sample L-Softmax: target logit :math:`(\lambda W_y^\top x + \|W_y\|\|x\|\psi(\theta_y))/(1+\lambda)`,
+    others :math:`W_j^\top x` (:math:`\lambda = 0`: the paper's loss)."""
+    return _multiplicative(x, W, target, m, lam, normalize_weight=False)
 
 
-def sphereface(x, W, target, *, m=4):
+def sphereface(x, W, target, *, m=4, lam=0.0):
     r"""Per-sample A-Softmax: L-Softmax with :math:`\|W_j\| = 1`."""
-    return _multiplicative(x, W, target, m, normalize_weight=True)
+    return _multiplicative(x, W, target, m, lam, normalize_weight=True)
 
 
 def l2_softmax(x, W, target, *, alpha=16.0, bias=None):
