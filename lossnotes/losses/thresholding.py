@@ -96,21 +96,20 @@ def _lse1_split(x, pos, *, probabilities=False):
 # checks) are taken through the differentiable reference formulas (_reference below), so both paths are
 # checked against each other and against the SymPy twins.
 
-def _two_set_lse(x, pf, *, grad, pos_scale=None, pos_sum=None):
+def _two_set_lse(x, pf, *, grad, pos_scale=None, with_pos_sum=False):
     r"""Row-wise :math:`\log(1 + \sum_{P} e^{x})` and :math:`\log(1 + \sum_{Q} e^{x})` for the two sets
     P (``pf == 1``) and Q (the rest), with ONE exp over the matrix: each entry is shifted by the maximum of
     its own set (at least 0, the "1" being in both sets), so nothing overflows and no set underflows.
 
     ``x`` is consumed (overwritten). Returns ``(lse_p, lse_q, p)``; with ``grad``, ``p`` holds
     :math:`\partial(\mathrm{lse}_P + \mathrm{lse}_Q)/\partial x_j = e^{x_j}/(1+\sum_{\mathrm{set}(j)} e^{x})`,
-    the P entries times ``pos_scale`` ((N, 1), if given), in ``x``'s buffer; else ``p`` is None. With
-    ``pos_sum`` (a list), :math:`\sum_P x` per row is appended to it (it costs one reduction here).
+    the P entries times ``pos_scale`` ((N, 1), if given), in ``x``'s buffer; else ``p`` is None.
+    ``with_pos_sum`` adds a fourth result, :math:`\sum_P x` per row (one reduction here).
 
     (Broadcast (N, 1) operands go through ``mul`` + in-place ``add_``, which is faster on CPU than one
     broadcasting ``addcmul``; the one scratch matrix is reused throughout.)"""
     buf = x * pf
-    if pos_sum is not None:
-        pos_sum.append(buf.sum(1))
+    pos_sum = buf.sum(1) if with_pos_sum else None
     top_p = buf.amax(1, keepdim=True).clamp_min_(0)
     top_q = torch.sub(x, buf, out=buf).amax(1, keepdim=True).clamp_min_(0)
     e = x.sub_(torch.mul(pf, top_p - top_q, out=buf).add_(top_q)).exp_()
@@ -118,12 +117,13 @@ def _two_set_lse(x, pf, *, grad, pos_scale=None, pos_sum=None):
     s_q = e.sum(1, keepdim=True).sub_(s_p)
     den_p, den_q = torch.exp(-top_p).add_(s_p), torch.exp(-top_q).add_(s_q)
     lse_p, lse_q = (top_p + torch.log(den_p)).squeeze(1), (top_q + torch.log(den_q)).squeeze(1)
-    if not grad:
-        return lse_p, lse_q, None
-    inv_p, inv_q = den_p.reciprocal_(), den_q.reciprocal_()
-    if pos_scale is not None:
-        inv_p.mul_(pos_scale)
-    return lse_p, lse_q, e.mul_(torch.mul(pf, inv_p - inv_q, out=buf).add_(inv_q))
+    p = None
+    if grad:
+        inv_p, inv_q = den_p.reciprocal_(), den_q.reciprocal_()
+        if pos_scale is not None:
+            inv_p.mul_(pos_scale)
+        p = e.mul_(torch.mul(pf, inv_p - inv_q, out=buf).add_(inv_q))
+    return (lse_p, lse_q, p, pos_sum) if with_pos_sum else (lse_p, lse_q, p)
 
 
 def _fast(kind, z, t, hp, need_grad):
@@ -141,9 +141,9 @@ def _fast(kind, z, t, hp, need_grad):
     u = z[:, 1:] - z[:, :1]                                         # s_r - s_TH, a fresh (N, C-1) matrix
     g = G[:, 1:] if need_grad else None                             # the relations' gradient goes here
     if kind == "atl":
-        n_pos, sum_pos_u = pf.sum(1, keepdim=True), []
-        lp, ln, p = _two_set_lse(u, pf, grad=need_grad, pos_scale=n_pos, pos_sum=sum_pos_u)
-        loss = (n_pos.squeeze(1) * lp).sub_(sum_pos_u[0]).add_(ln)
+        n_pos = pf.sum(1, keepdim=True)
+        lp, ln, p, sum_pos_u = _two_set_lse(u, pf, grad=need_grad, pos_scale=n_pos, with_pos_sum=True)
+        loss = (n_pos.squeeze(1) * lp).sub_(sum_pos_u).add_(ln)
         if need_grad:
             torch.sub(p, pf, out=g)                                 # pos: n_p p - 1, neg: p
     elif kind == "balanced_softmax":
