@@ -15,7 +15,8 @@ for the backward pass (bytes of saved tensors; on CUDA also the peak allocation 
 Value checks (NaN/label range) are timed both on and off (``lossnotes.losses.unchecked``). On the CPU,
 denormals are flushed to zero (``torch.set_flush_denormal``), as GPUs pay nothing for them.
 
-    python benchmarks/bench_losses.py [--device cuda] [--repeats 50] [--family softmax] [--shapes 16384x97] [--out DIR]
+    python benchmarks/bench_losses.py [--device cuda] [--repeats 50] [--family softmax] [--shapes 16384x97]
+                                      [--compile] [--out DIR]
 
 Not a test: it reports; the targets (e.g. 1.5x for the softmax family) are read off its table.
 """
@@ -164,6 +165,8 @@ def main(argv=None):
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--family", default=None)
+    parser.add_argument("--compile", action="store_true",
+                        help="thresholding losses through torch.compile (lossnotes.losses.compile_thresholding)")
     parser.add_argument("--shapes", default=None,
                         help="N x C shapes, comma separated, e.g. 16384x97 (default: %s)"
                         % ",".join(f"{n}x{c}" for n, c in SHAPES))
@@ -174,12 +177,15 @@ def main(argv=None):
         # exp of a logit 90 below the row maximum is a float32 denormal; x86 arithmetic on denormals is ~100x
         # slower, so a loss whose logits are larger than the reference's would be timed on that, not its work
         torch.set_flush_denormal(True)
+    if args.compile:
+        from lossnotes.losses import compile_thresholding
+        compile_thresholding(True)
     shapes = SHAPES if not args.shapes else [tuple(int(v) for v in item.split("x")) for item in args.shapes.split(",")]
     rows = bench(args.device, args.repeats, args.family, shapes)
     args.out.mkdir(parents=True, exist_ok=True)
     tag = "cuda" if args.device.startswith("cuda") else "cpu"
     meta = {"device": torch.cuda.get_device_name() if tag == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
-            "torch": torch.__version__, "repeats": args.repeats}
+            "torch": torch.__version__, "repeats": args.repeats, "compiled_thresholding": args.compile}
     (args.out / f"losses_{tag}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     lines = ["| loss | N | C | time / F.cross_entropy | unchecked | saved for backward / F.cross_entropy | CUDA peak ratio |",
              "|---|---|---|---|---|---|---|"]
@@ -187,7 +193,7 @@ def main(argv=None):
         peak = "" if r["cuda_peak_ratio"] is None else f"{r['cuda_peak_ratio']:.2f}"
         lines.append(f"| {r['loss']} | {r['N']} | {r['C']} | {r['time_ratio_checked']:.2f} | "
                      f"{r['time_ratio_unchecked']:.2f} | {r['saved_ratio']:.2f} | {peak} |")
-    (args.out / f"losses_{tag}.md").write_text(f"Device: {meta['device']}, torch {meta['torch']}\n\n" + "\n".join(lines) + "\n")
+    (args.out / f"losses_{tag}.md").write_text(f"Device: {meta['device']}, torch {meta['torch']}" + (", thresholding losses compiled" if args.compile else "") + "\n\n" + "\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"\nwritten to {args.out}")
 

@@ -169,3 +169,32 @@ def test_target_th_column_is_ignored_by_the_paper_forms():
     t2[:, 0] = 1 - t2[:, 0]
     for name in NAMES:
         torch.testing.assert_close(getattr(L, name)(z, t), getattr(L, name)(z, t2))
+
+
+@pytest.mark.parametrize("name,hp", [("atl", {}), ("hinge_abl", {"variant": "official"})])
+def test_compiled_closed_form_equals_the_eager_one(name, hp):
+    """compile_thresholding(True) runs the same closed form through torch.compile: same values and
+    gradients (skipped where torch.compile cannot build kernels, e.g. no C++ compiler)."""
+    from lossnotes.losses import compile_thresholding
+    from lossnotes.registry import get
+    spec = get(name)
+    z, t = spec.sample_inputs(64, 12, seed=3, dtype=torch.float32)
+    t = t.float()
+    out = []
+    try:
+        for enabled in (False, True):
+            compile_thresholding(enabled)
+            zz = z.detach().requires_grad_()
+            loss = spec.call((zz,), t, **hp)
+            loss.backward()
+            out.append((loss.detach(), zz.grad))
+    except Exception as exc:          # noqa: BLE001  (inductor's errors have no common base class)
+        if "compile" in type(exc).__module__ or "inductor" in type(exc).__module__ or "dynamo" in type(exc).__module__:
+            pytest.skip(f"torch.compile unavailable here: {type(exc).__name__}")
+        raise
+    finally:
+        compile_thresholding(False)
+    torch.testing.assert_close(out[1][0], out[0][0], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(out[1][1], out[0][1], rtol=1e-5, atol=1e-5)   # fused kernels reassociate float32 sums
+    with pytest.raises(TypeError, match="enabled"):
+        compile_thresholding("yes")

@@ -10,7 +10,7 @@ from .matching import (bregman_loss, check_scores, composite_link, composite_pri
 from .modules import LossModule, module_class
 from .reduction import reduce_loss
 from .softmax import lgl_inr, lgl_inr_weights, logistic_ova, softmax_cross_entropy
-from .thresholding import (adaptive_focal, aml, atl, balanced_softmax, decision_rule, hinge_abl,
+from .thresholding import (adaptive_focal, aml, atl, balanced_softmax, compile_thresholding, decision_rule, hinge_abl,
                            mean_sat, sat, threshold_predict, zero_threshold_predict)
 from .validation import unchecked
 from ..registry import all_losses as _all_losses
@@ -18,7 +18,7 @@ from ..registry import all_losses as _all_losses
 __all__ = ["LossModule", "module_class", "reduce_loss", "unchecked",
            "softmax_cross_entropy", "logistic_ova", "lgl_inr", "lgl_inr_weights"]
 __all__ += ["atl", "sat", "mean_sat", "hinge_abl", "aml", "balanced_softmax", "adaptive_focal",
-            "threshold_predict", "zero_threshold_predict", "decision_rule"]
+            "compile_thresholding", "threshold_predict", "zero_threshold_predict", "decision_rule"]
 
 __all__ += ["weighted_softmax", "large_margin_softmax", "sphereface", "l2_softmax", "am_softmax", "arcface",
             "margin_lambda", "cosine_logits", "check_cosine", "safe_sine", "lsoftmax_psi", "arcface_target"]

@@ -33,7 +33,7 @@ from .reduction import reduce_loss
 from .validation import check_choice, check_logits, check_multihot_target, check_scalar, compute_dtype
 
 __all__ = ["atl", "sat", "mean_sat", "hinge_abl", "aml", "balanced_softmax", "adaptive_focal",
-           "threshold_predict", "zero_threshold_predict", "decision_rule", "threshold_distances",
+           "compile_thresholding", "threshold_predict", "zero_threshold_predict", "decision_rule", "threshold_distances",
            "OFFICIAL_NUM_RELATIONS"]
 
 #: The number of relations the official MeanSAT hard-codes (``n_num = 96 - p_num``, Re-DocRED's 96).
@@ -252,11 +252,36 @@ def _focal_positives(u, pf, gamma, official, need_grad):
     return loss, gpos
 
 
+_COMPILE = {"enabled": False, "fn": None}
+
+
+def compile_thresholding(enabled: bool = True) -> None:
+    """Run the seven losses' closed-form pass through ``torch.compile`` (off by default).
+
+    Inductor fuses the ~15 elementwise passes into a few kernels. On a 2-core CPU at the DocRED shape
+    (16384 x 97), a loss's forward and backward then take 1.3-2.5x ``F.cross_entropy`` instead of 2-4x
+    (``benchmarks/bench_losses.py --compile``). The price: a compilation of a few seconds for each loss,
+    variant and dtype (and once more when the batch size first changes, after which N is dynamic), and a working
+    C++ compiler (CPU) or Triton (CUDA). Off by default, so notebooks and tests start at once; turn it
+    on for long training runs. Values and gradients equal the eager pass (``tests/test_losses_thresholding.py``)."""
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
+    _COMPILE["enabled"] = enabled
+
+
+def _closed_form():
+    if not _COMPILE["enabled"]:
+        return _fast
+    if _COMPILE["fn"] is None:
+        _COMPILE["fn"] = torch.compile(_fast)      # static first; a second shape makes N dynamic
+    return _COMPILE["fn"]
+
+
 class _ThresholdLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, t, kind, hp):
         with torch.no_grad():
-            loss, grad = _fast(kind, z, t, hp, need_grad=z.requires_grad)
+            loss, grad = _closed_form()(kind, z, t, hp, need_grad=z.requires_grad)
         ctx.kind, ctx.hp = kind, hp
         ctx.save_for_backward(z, t, grad if grad is not None else torch.empty(0))
         return loss
@@ -281,7 +306,7 @@ def _run(kind, logits, target, hp, reduction):
     if z.requires_grad:
         per_sample = _ThresholdLoss.apply(z, t, kind, hp)
     else:
-        per_sample = _fast(kind, z, t, hp, need_grad=False)[0]
+        per_sample = _closed_form()(kind, z, t, hp, need_grad=False)[0]
     return reduce_loss(per_sample, reduction)
 
 
