@@ -171,7 +171,7 @@ def test_target_th_column_is_ignored_by_the_paper_forms():
         torch.testing.assert_close(getattr(L, name)(z, t), getattr(L, name)(z, t2))
 
 
-@pytest.mark.parametrize("name,hp", [("atl", {}), ("hinge_abl", {"variant": "official"})])
+@pytest.mark.parametrize("name,hp", [("atl", {}), ("hinge_abl", {"variant": "official"}), ("adaptive_focal", {})])
 def test_compiled_closed_form_equals_the_eager_one(name, hp):
     """compile_thresholding(True) runs the same closed form through torch.compile: same values and
     gradients (skipped where torch.compile cannot build kernels, e.g. no C++ compiler)."""
