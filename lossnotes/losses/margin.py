@@ -102,10 +102,8 @@ def safe_sine(cos: torch.Tensor) -> torch.Tensor:
 
 
 def _chebyshev(cos: torch.Tensor, n: int, *, second_kind: bool = False) -> torch.Tensor:
-    """:math:`T_n(c)` (or :math:`U_n(c)`) by the recursion :math:`P_{j+1} = 2cP_j - P_{j-1}`."""
+    """:math:`T_n(c)` (or :math:`U_n(c)`), ``n >= 1``, by the recursion :math:`P_{j+1} = 2cP_j - P_{j-1}`."""
     prev, cur = torch.ones_like(cos), (2 * cos if second_kind else cos)
-    if n == 0:
-        return prev
     for _ in range(n - 1):
         prev, cur = cur, 2 * cos * cur - prev
     return cur

@@ -43,17 +43,21 @@ OFFICIAL_NUM_RELATIONS = 96
 # ---- shared pieces ----------------------------------------------------------------------------------
 
 def _inputs(logits, target):
-    """Checked (z, full 0/1 mask (N, C) bool) with z in the compute dtype."""
+    """Checked ``(z, t)``: z in the compute dtype, t the target as 0/1 values of z's dtype (the caller's own
+    tensor when it already is one: read only)."""
     check_logits(logits, min_classes=2)
-    mask = check_multihot_target(target, logits.shape)
-    return logits.to(compute_dtype(logits)), mask
+    z = logits.to(compute_dtype(logits))
+    t = check_multihot_target(target, logits.shape, dtype=z.dtype)
+    if t.device != z.device:
+        raise ValueError(f"target is on {t.device} but logits are on {z.device}")
+    return z, t
 
 
 def threshold_distances(logits, target) -> torch.Tensor:
     r"""The signed distances :math:`d_r` of Eq. (8), shape ``(N, C-1)`` (relations only)."""
-    z, mask = _inputs(logits, target)
+    z, t = _inputs(logits, target)
     u = z[:, 1:] - z[:, :1]
-    return torch.where(mask[:, 1:], u, -u)
+    return torch.where(t[:, 1:] != 0, u, -u)
 
 
 def _lse1(x, mask):
@@ -298,11 +302,7 @@ class _ThresholdLoss(torch.autograd.Function):
 
 
 def _run(kind, logits, target, hp, reduction):
-    check_logits(logits, min_classes=2)
-    z = logits.to(compute_dtype(logits))
-    t = check_multihot_target(target, logits.shape, dtype=z.dtype)
-    if t.device != z.device:
-        raise ValueError(f"target is on {t.device} but logits are on {z.device}")
+    z, t = _inputs(logits, target)
     if z.requires_grad:
         per_sample = _ThresholdLoss.apply(z, t, kind, hp)
     else:
