@@ -92,31 +92,47 @@ def _lse1_split(x, pos, *, probabilities=False):
 #
 # The forward pass computes the per-sample losses and (when the logits need a gradient) the closed-form
 # gradient d loss_i / d z_i without recording a graph, in as few passes over the (N, C) matrix as we could
-# make it (about 10-15, against about 5 for torch's cross_entropy; benchmarks/bench_losses.py): the target is
-# used as a float 0/1 matrix ``t`` (a view of the caller's tensor when it is float already), selections
-# are arithmetic (addcmul with t or 1 - 2t, never torch.where on a bool mask, which is slow on CPU), the
-# gradient is written straight into one (N, C) buffer, and the backward pass is one multiply, as in
-# torch's cross_entropy. Higher-order derivatives (create_graph=True, e.g. the Hessians of the convexity
-# checks) are taken through the differentiable reference formulas (_reference below), so both paths are
-# checked against each other and against the SymPy twins.
+# make it (benchmarks/bench_losses.py). On the CPU a pass that allocates its result costs about twice an
+# in-place one, so scratch matrices are reused and updated in place. The target is used as a float 0/1
+# matrix ``t`` (a view of the caller's tensor when it is float already); selections are arithmetic (``addcmul``
+# with t, or ``threshold_backward`` for "where w > 0"), never ``torch.where`` on a bool mask, which is slow on
+# CPU; the gradient is written straight into one (N, C) buffer, and the backward pass scales it in place.
+# The losses built on log-sum-exps over the positives (ATL, Balanced Softmax, AFL) compute that part only
+# on the rows that have a positive (6% of Re-DocRED's pairs): every "no relation" row has an empty positive
+# set and contributes 0 there. Higher-order derivatives (create_graph=True, e.g. the Hessians of the
+# convexity checks) are taken through the differentiable reference formulas (_reference below), so both
+# paths are checked against each other and against the SymPy twins.
 
-def _two_set_lse(x, pf, *, grad, pos_scale=None, with_pos_sum=False):
+def _lse1_masked(x, t, *, inside, grad, out=None):
+    r"""Row-wise :math:`\log(1 + \sum_{j \in S} e^{x_j})` over the set :math:`S = \{j: t_j = 1\}`
+    (``inside``) or :math:`\{j: t_j = 0\}`, with one exp: members are shifted by the set's maximum (at
+    least 0, the "1" being in every set), so nothing overflows and a set never underflows to an empty sum.
+
+    ``x`` is consumed. Returns ``(lse, p)``: with ``grad``, ``p`` (in ``out``, or else in ``x``'s buffer)
+    holds :math:`\partial\,\mathrm{lse}/\partial x_j = e^{x_j}/(1 + \sum_S e^{x})` on S and 0 elsewhere;
+    else None."""
+    def keep(m):                                                    # m * [j in S], in place
+        return m.mul_(t) if inside else m.addcmul_(m, t, value=-1.0)
+    top = keep(x).amax(1, keepdim=True).clamp_min_(0)               # non-members are 0 here
+    e = keep(x.sub_(top).exp_())
+    den = torch.exp(-top).add_(e.sum(1, keepdim=True))
+    lse = top.add_(den.log()).squeeze(1)
+    if not grad:
+        return lse, None
+    return lse, (e.mul_(den.reciprocal_()) if out is None else torch.mul(e, den.reciprocal_(), out=out))
+
+
+def _two_set_lse(x, pf, *, grad):
     r"""Row-wise :math:`\log(1 + \sum_{P} e^{x})` and :math:`\log(1 + \sum_{Q} e^{x})` for the two sets
     P (``pf == 1``) and Q (the rest), with ONE exp over the matrix: each entry is shifted by the maximum of
-    its own set (at least 0, the "1" being in both sets), so nothing overflows and no set underflows.
-
-    ``x`` is consumed (overwritten). Returns ``(lse_p, lse_q, p)``; with ``grad``, ``p`` holds
-    :math:`\partial(\mathrm{lse}_P + \mathrm{lse}_Q)/\partial x_j = e^{x_j}/(1+\sum_{\mathrm{set}(j)} e^{x})`,
-    the P entries times ``pos_scale`` ((N, 1), if given), in ``x``'s buffer; else ``p`` is None.
-    ``with_pos_sum`` adds a fourth result, :math:`\sum_P x` per row (one reduction here).
-
-    (Broadcast (N, 1) operands go through ``mul`` + in-place ``add_``, which is faster on CPU than one
-    broadcasting ``addcmul``; the one scratch matrix is reused throughout.)"""
+    its own set (at least 0), so nothing overflows and no set underflows. ``x`` is consumed. Returns
+    ``(lse_p, lse_q, p)``; with ``grad``, ``p`` holds :math:`\partial(\mathrm{lse}_P + \mathrm{lse}_Q)/\partial x_j
+    = e^{x_j}/(1+\sum_{\mathrm{set}(j)} e^{x})` in ``x``'s buffer; else ``p`` is None. (Used where every row
+    has members in both sets: the official Balanced Softmax, whose column 0 is a label.)"""
     buf = x * pf
-    pos_sum = buf.sum(1) if with_pos_sum else None
     top_p = buf.amax(1, keepdim=True).clamp_min_(0)
     top_q = torch.sub(x, buf, out=buf).amax(1, keepdim=True).clamp_min_(0)
-    e = x.sub_(torch.mul(pf, top_p - top_q, out=buf).add_(top_q)).exp_()
+    e = x.sub_(top_q).addcmul_(pf, top_q - top_p).exp_()
     s_p = torch.mul(e, pf, out=buf).sum(1, keepdim=True)
     s_q = e.sum(1, keepdim=True).sub_(s_p)
     den_p, den_q = torch.exp(-top_p).add_(s_p), torch.exp(-top_q).add_(s_q)
@@ -124,10 +140,14 @@ def _two_set_lse(x, pf, *, grad, pos_scale=None, with_pos_sum=False):
     p = None
     if grad:
         inv_p, inv_q = den_p.reciprocal_(), den_q.reciprocal_()
-        if pos_scale is not None:
-            inv_p.mul_(pos_scale)
-        p = e.mul_(torch.mul(pf, inv_p - inv_q, out=buf).add_(inv_q))
-    return (lse_p, lse_q, p, pos_sum) if with_pos_sum else (lse_p, lse_q, p)
+        ep = torch.mul(e, pf, out=buf)
+        p = e.mul_(inv_q).addcmul_(ep, inv_p - inv_q)
+    return lse_p, lse_q, p
+
+
+def _rows_with_positives(pf):
+    """Indices of the rows of the (N, R) 0/1 matrix ``pf`` that hold a positive."""
+    return (pf.amax(1) > 0).nonzero().squeeze(1)
 
 
 def _fast(kind, z, t, hp, need_grad):
@@ -141,119 +161,122 @@ def _fast(kind, z, t, hp, need_grad):
         if need_grad:
             torch.addcmul(p, p, t, value=-2.0, out=G)
         return lp + ln, G
-    pf = t[:, 1:].contiguous()                                      # positives (strided views are slow)
-    u = z[:, 1:] - z[:, :1]                                         # s_r - s_TH, a fresh (N, C-1) matrix
+    pf = t[:, 1:]                                                   # positives (a view)
     g = G[:, 1:] if need_grad else None                             # the relations' gradient goes here
-    if kind == "atl":
-        n_pos = pf.sum(1, keepdim=True)
-        lp, ln, p, sum_pos_u = _two_set_lse(u, pf, grad=need_grad, pos_scale=n_pos, with_pos_sum=True)
-        loss = (n_pos.squeeze(1) * lp).sub_(sum_pos_u).add_(ln)
-        if need_grad:
-            torch.sub(p, pf, out=g)                                 # pos: n_p p - 1, neg: p
-    elif kind == "balanced_softmax":
-        x = u.addcmul_(u, pf, value=-2.0)                           # -d_r
-        lp, ln, p = _two_set_lse(x, pf, grad=need_grad)
-        loss = lp + ln
-        if need_grad:
-            torch.addcmul(p, p, pf, value=-2.0, out=g)
-    elif kind == "adaptive_focal":
-        loss, gpos = _focal_positives(u, pf, hp["gamma"], variant == "official", need_grad)
-        _, ln, p = _two_set_lse(u, pf, grad=need_grad)
-        loss = loss.add_(ln)
-        if need_grad:                                               # neg: p; pos: the focal term's
-            torch.addcmul(p, p, pf, value=-1.0, out=g).add_(gpos)
+    u = torch.sub(z[:, 1:], z[:, :1], out=g)                        # s_r - s_TH; g is its scratch until the end
+    if kind in ("atl", "balanced_softmax", "adaptive_focal"):
+        rows = _rows_with_positives(pf)
+        ur, tr = u.index_select(0, rows), pf.index_select(0, rows)  # before u is consumed
+        loss, _ = _lse1_masked(u, pf, inside=False, grad=need_grad, out=g)  # log(1 + sum_N e^u): Eq. (4)
+        if rows.numel():
+            pos_loss, pos_grad = _positive_part(kind, ur, tr, hp, need_grad)
+            loss.index_add_(0, rows, pos_loss)
+            if need_grad:
+                g.index_add_(0, rows, pos_grad)
     else:
         x = u.addcmul_(u, pf, value=-2.0)                           # x = -d_r (d_r: Eq. 8)
         if kind == "aml":
-            hinge = x.add_(hp["margin"])                            # m - d_r
-            active = torch.sign(hinge).clamp_min_(0) if need_grad else None
-            loss = hinge.clamp_min_(0).sum(1)
-            gx = active
+            hinge = x.add_(hp["margin"]).clamp_min_(0)              # max(0, m - d_r)
+            loss = hinge.sum(1)
+            if need_grad:                                           # d/du = [m - d_r > 0] (1 - 2t)
+                torch.ops.aten.threshold_backward.grad_input(
+                    torch.rsub(pf, 1.0, alpha=2.0), hinge, 0.0, grad_input=g)
         else:
             nll = F.softplus(x)                                     # -log sigma(d_r)
             if kind == "sat":
                 loss = nll.sum(1)
-                gx = torch.sigmoid(x) if need_grad else None
+                gx = torch.sigmoid(x, out=nll) if need_grad else None
             elif kind == "mean_sat":
-                n_pos = pf.sum(1, keepdim=True)
-                n_all = OFFICIAL_NUM_RELATIONS if variant == "official" else pf.shape[1]
-                a_p, a_n = 1.0 / n_pos.clamp_min(1), 1.0 / (n_all - n_pos).clamp_min_(1)
-                a = torch.mul(pf, a_p - a_n).add_(a_n)
-                loss = torch.linalg.vecdot(a, nll)
-                gx = torch.sigmoid(x).mul_(a) if need_grad else None
+                loss, gx = _mean_sat(x, nll, pf, variant, need_grad)
             elif kind == "hinge_abl":
                 loss, gx = _hinge_balance(x, nll, pf, hp["margin"], variant == "official", need_grad)
             else:
                 raise AssertionError(kind)
-        if need_grad:                                               # d/du = d/dx (1 - 2 t)
-            torch.addcmul(gx, gx, pf, value=-2.0, out=g)
+            if need_grad:                                           # d/du = d/dx (1 - 2 t)
+                torch.addcmul(gx, gx, pf, value=-2.0, out=g)
     if need_grad:
         G[:, 0] = -g.sum(1)                                         # s_TH enters every u_r with sign -1
     return loss, G
+
+
+def _positive_part(kind, u, t, hp, need_grad):
+    r"""The positives' term of ATL, Balanced Softmax or AFL on the rows that have a positive, and its
+    gradient in u (0 off the positives):
+
+    - ATL: :math:`|\mathcal P|\log(1+\sum_{\mathcal P} e^{u}) - \sum_{\mathcal P} u` (Eq. 3 with u = s - s_TH);
+    - Balanced Softmax: :math:`\log(1+\sum_{\mathcal P} e^{-u})`;
+    - AFL: :math:`\sum_{\mathcal P} w_r\,\mathrm{softplus}(-u_r)`, :math:`w = \sigma(-u)^\gamma` (+1 official)."""
+    if kind == "atl":
+        n_pos = t.sum(1, keepdim=True)
+        sum_pos_u = torch.mul(u, t).sum(1)
+        lse, p = _lse1_masked(u, t, inside=True, grad=need_grad)
+        loss = lse.mul_(n_pos.squeeze(1)).sub_(sum_pos_u)
+        return loss, (p.mul_(n_pos).sub_(t) if need_grad else None)          # n_p p - 1 on P
+    if kind == "balanced_softmax":
+        lse, p = _lse1_masked(u.neg_(), t, inside=True, grad=need_grad)
+        return lse, (p.neg_() if need_grad else None)
+    gamma, official = hp["gamma"], hp.get("variant", "paper") == "official"
+    sp = F.softplus(u)                                              # -log sigma(-u)
+    nll = sp - u                                                    # softplus(-u) = -log P_r
+    focal = torch.exp(sp.mul_(-gamma)) if gamma else torch.ones_like(u)   # (1 - P_r)^gamma
+    weight = focal + 1.0 if official else focal
+    loss = torch.linalg.vecdot(weight * nll, t)
+    if not need_grad:
+        return loss, None
+    prob = torch.sigmoid(u)                                         # P_r
+    dw_nll = focal.mul(prob).mul_(nll) if gamma else None           # -(dw/du) nll / gamma
+    grad = weight.mul_(prob - 1.0)                                  # w dnll/du (may overwrite focal)
+    if gamma:
+        grad.sub_(dw_nll, alpha=gamma)
+    return loss, grad.mul_(t)
+
+
+def _mean_sat(x, nll, pf, variant, need_grad):
+    r"""MeanSAT's :math:`\sum_r a_r\,\mathrm{softplus}(x_r)` with :math:`a = 1/N_p` on the positives and
+    :math:`1/N_n` on the negatives, and its gradient in x, :math:`a\,\sigma(x)`."""
+    n_pos = pf.sum(1, keepdim=True)
+    n_all = OFFICIAL_NUM_RELATIONS if variant == "official" else pf.shape[1]
+    a_p, a_n = 1.0 / n_pos.clamp_min(1), 1.0 / (n_all - n_pos).clamp_min_(1)
+    s_all = nll.sum(1, keepdim=True)
+    s_pos = torch.mul(nll, pf).sum(1, keepdim=True)
+    loss = s_all.mul_(a_n).addcmul_(s_pos, a_p - a_n).squeeze(1)
+    if not need_grad:
+        return loss, None
+    s = torch.sigmoid(x, out=nll).mul_(a_n)                         # a_n sigma, then + (a_p - a_n) sigma on P
+    return loss, s.addcmul_(torch.mul(s, pf, out=x), a_p / a_n - 1.0)
 
 
 def _hinge_balance(x, nll, pf, margin, official, need_grad):
     r"""HingeABL's :math:`\sum w\ell/\sum w` (paper) or the same over positives plus over negatives
     (official), with :math:`w = \max(0, m + x)`, :math:`\ell = \mathrm{softplus}(x)`, :math:`x = -d`, and its
     gradient in x: :math:`[\mathbb 1_{w>0}(\ell - L) + w\sigma(x)] / W` with L, W the group's ratio and sum."""
-    w = torch.add(x, margin).clamp_min_(0)
+    w = torch.clamp_min(x, -margin).add_(margin)
+    wl = torch.mul(w, nll)
     if not official:
         wsum = w.sum(1, keepdim=True)
         inv = torch.where(wsum > 0, wsum, torch.ones_like(wsum)).reciprocal_()   # (N, 1); 0 loss when W = 0
-        ratio = torch.linalg.vecdot(w, nll).unsqueeze(1).mul_(inv)
+        ratio = wl.sum(1, keepdim=True).mul_(inv)
         loss = ratio.squeeze(1)
     else:
-        w_p = torch.linalg.vecdot(w, pf).unsqueeze(1)
-        w_n = w.sum(1, keepdim=True).sub_(w_p)
-        wl = w * nll
-        r_p = torch.linalg.vecdot(wl, pf).unsqueeze(1)
-        r_n = wl.sum(1, keepdim=True).sub_(r_p)
+        w_all, wl_all = w.sum(1, keepdim=True), wl.sum(1, keepdim=True)
+        w_p = wl.copy_(w).mul_(pf).sum(1, keepdim=True)
+        r_p = torch.mul(nll, w, out=wl).mul_(pf).sum(1, keepdim=True)
+        w_n, r_n = w_all.sub_(w_p), wl_all.sub_(r_p)
         i_p = torch.where(w_p > 0, w_p, torch.ones_like(w_p)).reciprocal_()
         i_n = torch.where(w_n > 0, w_n, torch.ones_like(w_n)).reciprocal_()
         r_p.mul_(i_p), r_n.mul_(i_n)
         loss = (r_p + r_n).squeeze(1)
-        del wl
     if not need_grad:
         return loss, None
-    if official:
-        ratio = torch.mul(pf, r_p - r_n).add_(r_n)                  # each entry's group ratio and 1/W
-        inv = torch.mul(pf, i_p - i_n).add_(i_n)
-    gx = nll.sub_(ratio).mul_(torch.sign(w)).addcmul_(w, torch.sigmoid(x)).mul_(inv)
+    gx = nll.addcmul_(w, torch.sigmoid(x, out=wl))                  # l + w sigma(x)
+    if not official:
+        gx.sub_(ratio)
+        gx = torch.ops.aten.threshold_backward.grad_input(gx, w, 0.0, grad_input=x).mul_(inv)
+    else:                                                           # each entry's group ratio and 1/W
+        gx.sub_(r_n).addcmul_(pf, r_n - r_p)
+        gx = torch.ops.aten.threshold_backward.grad_input(gx, w, 0.0, grad_input=x)
+        gx.mul_(i_n).addcmul_(torch.mul(gx, pf, out=wl), i_p / i_n - 1.0)
     return loss, gx
-
-
-def _focal_positives(u, pf, gamma, official, need_grad):
-    r"""AFL's positive part :math:`\sum_{\mathcal P} w_r\,\mathrm{softplus}(-u_r)`, :math:`w = \sigma(-u)^\gamma`
-    (+1 official), and its gradient in u, computed on the rows that have a positive only."""
-    n = u.shape[0]
-    loss = torch.zeros(n, dtype=u.dtype, device=u.device)
-    gpos = torch.zeros_like(u) if need_grad else None
-    rows = (pf.amax(1) > 0).nonzero().squeeze(1)
-    if rows.numel() == 0:
-        return loss, gpos
-    full = rows.numel() == n
-    ur, pr = (u, pf) if full else (u.index_select(0, rows), pf.index_select(0, rows))
-    sp = F.softplus(ur)                                             # -log sigma(-u)
-    nll = sp - ur                                                   # softplus(-u) = -log P_r
-    focal = torch.exp(sp.mul_(-gamma)) if gamma else torch.ones_like(ur)   # (1 - P_r)^gamma
-    weight = focal + 1.0 if official else focal
-    loss_rows = torch.linalg.vecdot(weight * nll, pr)
-    if full:
-        loss = loss_rows
-    else:
-        loss.index_copy_(0, rows, loss_rows)
-    if need_grad:
-        prob = torch.sigmoid(ur)                                    # P_r
-        dw_nll = focal.mul(prob).mul_(nll) if gamma else None       # -(dw/du) nll / gamma
-        g = weight.mul_(prob - 1.0)                                 # w dnll/du (may overwrite focal)
-        if gamma:
-            g.sub_(dw_nll, alpha=gamma)
-        g.mul_(pr)
-        if full:
-            gpos = g
-        else:
-            gpos.index_copy_(0, rows, g)
-    return loss, gpos
 
 
 _COMPILE = {"enabled": False, "fn": None}
@@ -286,19 +309,28 @@ class _ThresholdLoss(torch.autograd.Function):
     def forward(ctx, z, t, kind, hp):
         with torch.no_grad():
             loss, grad = _closed_form()(kind, z, t, hp, need_grad=z.requires_grad)
-        ctx.kind, ctx.hp = kind, hp
+        ctx.kind, ctx.hp, ctx.grad_used = kind, hp, False
         ctx.save_for_backward(z, t, grad if grad is not None else torch.empty(0))
         return loss
 
     @staticmethod
     def backward(ctx, grad_out):
         z, t, grad = ctx.saved_tensors
-        if torch.is_grad_enabled():               # create_graph=True: a differentiable gradient
+        if torch.is_grad_enabled() or ctx.grad_used:
+            # create_graph=True (a differentiable gradient), or a second backward through a retained graph
+            # (the stored gradient was scaled in place by the first): the reference formulas.
+            create = torch.is_grad_enabled()
             with torch.enable_grad():
                 ref = _reference(ctx.kind, z, t != 0, ctx.hp)
-                (g,) = torch.autograd.grad(ref, z, grad_out, create_graph=True)
+                (g,) = torch.autograd.grad(ref, z, grad_out, create_graph=create)
             return g, None, None, None
-        return grad * grad_out[:, None], None, None, None
+        # The stored gradient is scaled in place, once: one pass and no allocation, where a fresh (N, C)
+        # result would cost a second pass on the CPU (its pages are new). ``.data``: the saved tensor's version
+        # is kept, and the flag above sends any later backward to the reference formulas.
+        ctx.grad_used = True
+        scale = grad_out[:1].squeeze(0) if grad_out.stride(0) == 0 else grad_out[:, None]   # 'mean'/'sum': one value
+        grad.data.mul_(scale)
+        return grad, None, None, None
 
 
 def _run(kind, logits, target, hp, reduction):
