@@ -316,17 +316,17 @@ class _ThresholdLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         z, t, grad = ctx.saved_tensors
-        if torch.is_grad_enabled() or ctx.grad_used:
-            # create_graph=True (a differentiable gradient), or a second backward through a retained graph
-            # (the stored gradient was scaled in place by the first): the reference formulas.
-            create = torch.is_grad_enabled()
+        if torch.is_grad_enabled():               # create_graph=True: a differentiable gradient
             with torch.enable_grad():
                 ref = _reference(ctx.kind, z, t != 0, ctx.hp)
-                (g,) = torch.autograd.grad(ref, z, grad_out, create_graph=create)
+                (g,) = torch.autograd.grad(ref, z, grad_out, create_graph=True)
             return g, None, None, None
+        if ctx.grad_used:                         # a second backward through a retained graph: the stored
+            with torch.no_grad():                 # gradient was scaled by the first, so compute it again
+                grad = _closed_form()(ctx.kind, z, t, ctx.hp, need_grad=True)[1]
         # The stored gradient is scaled in place, once: one pass and no allocation, where a fresh (N, C)
-        # result would cost a second pass on the CPU (its pages are new). ``.data``: the saved tensor's version
-        # is kept, and the flag above sends any later backward to the reference formulas.
+        # result would cost a second pass on the CPU (its pages are new). ``.data`` keeps the saved tensor's
+        # version, so that a later backward can still unpack it; the flag above makes it recompute instead.
         ctx.grad_used = True
         scale = grad_out[:1].squeeze(0) if grad_out.stride(0) == 0 else grad_out[:, None]   # 'mean'/'sum': one value
         grad.data.mul_(scale)
