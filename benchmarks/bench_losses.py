@@ -13,7 +13,8 @@ For each loss and shape: forward + backward time (median over many interleaved r
 reference timed alternately in the same process, so machine load affects both alike) and the memory kept
 for the backward pass (bytes of saved tensors; on CUDA also the peak allocation above the inputs).
 Value checks (NaN/label range) are timed both on and off (``lossnotes.losses.unchecked``). On the CPU,
-denormals are flushed to zero (``torch.set_flush_denormal``), as GPUs pay nothing for them.
+denormals are flushed to zero (``torch.set_flush_denormal``), as GPUs pay nothing for them, and freed memory is
+kept by the allocator (glibc ``mallopt``), so that page faults on fresh allocations do not decide the ratios.
 
     python benchmarks/bench_losses.py [--device cuda] [--repeats 50] [--family softmax] [--shapes 16384x97]
                                       [--compile] [--out DIR]
@@ -160,6 +161,21 @@ def bench(device="cpu", repeats=30, family=None, shapes=SHAPES):
     return rows
 
 
+def _keep_freed_memory() -> bool:
+    """glibc's malloc hands a freed block of a few MB back to the OS, and the next (N, C) allocation
+    page-faults on first touch; which call pays that depends on the allocator's history, not on the loss,
+    and swung the CPU ratios by +-30% between runs. Keep freed memory (mmap threshold 32 MiB, no trimming), the
+    steady state a training loop's repeated allocations reach. Returns whether it applied (glibc only)."""
+    import ctypes
+    import ctypes.util
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 2 ** 31 - 1))
+    except (OSError, AttributeError):
+        return False
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -177,6 +193,9 @@ def main(argv=None):
         # exp of a logit 90 below the row maximum is a float32 denormal; x86 arithmetic on denormals is ~100x
         # slower, so a loss whose logits are larger than the reference's would be timed on that, not its work
         torch.set_flush_denormal(True)
+        steady_allocator = _keep_freed_memory()
+    else:
+        steady_allocator = False
     if args.compile:
         from lossnotes.losses import compile_thresholding
         compile_thresholding(True)
@@ -185,7 +204,8 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     tag = "cuda" if args.device.startswith("cuda") else "cpu"
     meta = {"device": torch.cuda.get_device_name() if tag == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
-            "torch": torch.__version__, "repeats": args.repeats, "compiled_thresholding": args.compile}
+            "torch": torch.__version__, "repeats": args.repeats, "compiled_thresholding": args.compile,
+            "steady_allocator": steady_allocator}
     (args.out / f"losses_{tag}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     lines = ["| loss | N | C | time / F.cross_entropy | unchecked | saved for backward / F.cross_entropy | CUDA peak ratio |",
              "|---|---|---|---|---|---|---|"]
@@ -193,7 +213,9 @@ def main(argv=None):
         peak = "" if r["cuda_peak_ratio"] is None else f"{r['cuda_peak_ratio']:.2f}"
         lines.append(f"| {r['loss']} | {r['N']} | {r['C']} | {r['time_ratio_checked']:.2f} | "
                      f"{r['time_ratio_unchecked']:.2f} | {r['saved_ratio']:.2f} | {peak} |")
-    (args.out / f"losses_{tag}.md").write_text(f"Device: {meta['device']}, torch {meta['torch']}" + (", thresholding losses compiled" if args.compile else "") + "\n\n" + "\n".join(lines) + "\n")
+    header = f"Device: {meta['device']}, torch {meta['torch']}" + (", thresholding losses compiled" if args.compile else "")
+    header += ", freed memory kept (mallopt)" if steady_allocator else ""
+    (args.out / f"losses_{tag}.md").write_text(header + "\n\n" + "\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"\nwritten to {args.out}")
 

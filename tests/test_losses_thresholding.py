@@ -204,12 +204,16 @@ VARIANTS = [(n, {}) for n in NAMES] + [("mean_sat", {"variant": "official"}), ("
                                        ("balanced_softmax", {"variant": "official"}), ("adaptive_focal", {"variant": "official"})]
 
 
+@pytest.mark.parametrize("split", [True, False], ids=["rows-apart", "dense"])
 @pytest.mark.parametrize("rows", ["none", "all", "some"])
 @pytest.mark.parametrize("name,hp", VARIANTS)
-def test_closed_form_equals_the_reference_formulas_whatever_rows_hold_a_positive(name, hp, rows):
-    """The closed form computes the positives' log-sum-exp only on the rows that have a positive; an
-    all-"no relation" batch, a batch without one and a mixed one all match the differentiable reference."""
+def test_closed_form_equals_the_reference_formulas_whatever_rows_hold_a_positive(name, hp, rows, split, monkeypatch):
+    """On the CPU the closed form treats the rows without a positive apart; on a GPU (and compiled) it takes
+    every row through the general formula. Both, on an all-"no relation" batch, a batch without one and a
+    mixed one, match the differentiable reference."""
+    from lossnotes.losses import thresholding
     from lossnotes.losses.thresholding import _reference
+    monkeypatch.setattr(thresholding, "_split_rows", lambda z: split)
     g = torch.Generator().manual_seed(7)
     z = (torch.randn(40, 11, generator=g, dtype=torch.float64) * 4).requires_grad_()
     t = torch.zeros(40, 11, dtype=torch.float64)
@@ -238,3 +242,26 @@ def test_a_second_backward_through_a_retained_graph_gives_the_same_gradient(name
         first = torch.autograd.grad(loss, z, w, retain_graph=True)[0].clone()
         second = torch.autograd.grad(loss, z, w)[0]
         torch.testing.assert_close(second, first)
+
+
+@pytest.mark.parametrize("bad", [0.5, -1.0, 2.0, 1.0 + 2 ** -23, 1.0 - 2 ** -24, 1e-30, 1e30, float("nan"), float("inf")])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_a_multihot_target_with_any_value_other_than_0_or_1_is_rejected(bad, dtype):
+    """The 0/1 check is one reduction of t(1 - t); values next to 0 and 1, and NaN/inf, must not pass it."""
+    z, t = _batch(n=8, c=5)
+    t = t.to(dtype)
+    L.atl(z, t)                                                     # the valid target passes
+    if torch.tensor(bad, dtype=dtype).item() in (0.0, 1.0):
+        pytest.skip(f"{bad} rounds to 0 or 1 in {dtype}")
+    t[3, 2] = bad
+    with pytest.raises(ValueError, match="target"):
+        L.atl(z, t)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int64, torch.bool])
+def test_integer_and_bool_multihot_targets_are_checked_by_range(dtype):
+    z, t = _batch(n=8, c=5)
+    torch.testing.assert_close(L.atl(z, t.to(dtype)), L.atl(z, t.float()))
+    if dtype != torch.bool:
+        with pytest.raises(ValueError, match="target"):
+            L.atl(z, (t * 2).to(dtype))

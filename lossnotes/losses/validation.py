@@ -131,14 +131,15 @@ def check_multihot_target(target, shape: Sequence[int], name: str = "target", *,
 
 
 def _is_zero_one(t: torch.Tensor) -> bool:
-    """Every value is 0 or 1, in two reductions: the range is [0, 1], and (floating point) the sum of
-    t(1 - t), non-negative on [0, 1] and zero exactly at 0 and 1, is 0."""
+    """Every value is 0 or 1: integers by their range; floating point in one reduction, t(1 - t) is 0
+    everywhere (it is 0 exactly at 0 and 1; NaN and inf give NaN, which fails the comparison)."""
     if t.numel() == 0:
         return True
-    lo, hi = (float(v) for v in torch.aminmax(t))
-    if not (lo >= 0 and hi <= 1):                 # also catches NaN
-        return False
-    return not t.is_floating_point() or float(torch.addcmul(t, t, t, value=-1).sum()) == 0.0
+    if t.is_floating_point():
+        lo, hi = (float(v) for v in torch.aminmax(torch.addcmul(t, t, t, value=-1)))
+        return lo == 0.0 and hi == 0.0
+    lo, hi = (int(v) for v in torch.aminmax(t))
+    return lo >= 0 and hi <= 1
 
 
 def check_class_weight(class_weight, num_classes: int, *, like: torch.Tensor,
