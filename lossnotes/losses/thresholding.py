@@ -92,16 +92,18 @@ def _lse1_split(x, pos, *, probabilities=False):
 #
 # The forward pass computes the per-sample losses and (when the logits need a gradient) the closed-form
 # gradient d loss_i / d z_i without recording a graph, in as few passes over the (N, C) matrix as we could
-# make it (benchmarks/bench_losses.py). On the CPU a pass that allocates its result costs about twice an
-# in-place one, so scratch matrices are reused and updated in place. The target is used as a float 0/1
-# matrix ``t`` (a view of the caller's tensor when it is float already); selections are arithmetic (``addcmul``
-# with t, or ``threshold_backward`` for "where w > 0"), never ``torch.where`` on a bool mask, which is slow on
-# CPU; the gradient is written straight into one (N, C) buffer, and the backward pass scales it in place.
-# The losses built on log-sum-exps over the positives (ATL, Balanced Softmax, AFL) compute that part only
-# on the rows that have a positive (6% of Re-DocRED's pairs): every "no relation" row has an empty positive
-# set and contributes 0 there. Higher-order derivatives (create_graph=True, e.g. the Hessians of the
-# convexity checks) are taken through the differentiable reference formulas (_reference below), so both
-# paths are checked against each other and against the SymPy twins.
+# make it (benchmarks/bench_losses.py). The target is used as a float 0/1 matrix ``t`` (a view of the
+# caller's tensor when it is float already); selections are arithmetic (``addcmul`` with t, or
+# ``threshold_backward`` for "where w > 0"), never ``torch.where`` on a bool mask, which is slow on CPU; the
+# gradient is written straight into one (N, C) buffer, and the backward pass scales it in place (times a
+# per-row factor where the loss has one, e.g. HingeABL's 1/W). On the CPU (eager) the rows without a
+# positive (94% of Re-DocRED's pairs) are treated apart: ATL, Balanced Softmax and AFL compute their
+# positives' term only on the other rows, and SAT, MeanSAT, HingeABL and AML first take every row as a
+# "no relation" row (x = -d = u, no sign flips) and then recompute the rows with a positive. On a GPU, where
+# finding those rows would wait for the device, and under torch.compile every row takes the general formula.
+# Higher-order derivatives (create_graph=True, e.g. the Hessians of the convexity checks) are taken through
+# the differentiable reference formulas (_reference below), so both paths are checked against each other and
+# against the SymPy twins.
 
 def _lse1_masked(x, t, *, inside, grad, out=None):
     r"""Row-wise :math:`\log(1 + \sum_{j \in S} e^{x_j})` over the set :math:`S = \{j: t_j = 1\}`
@@ -332,12 +334,14 @@ _COMPILE = {"enabled": False, "fn": None}
 def compile_thresholding(enabled: bool = True) -> None:
     """Run the seven losses' closed-form pass through ``torch.compile`` (off by default).
 
-    Inductor fuses the ~15 elementwise passes into a few kernels. On a 2-core CPU at the DocRED shape
-    (16384 x 97), a loss's forward and backward then take 1.3-2.5x ``F.cross_entropy`` instead of 2-4x
-    (``benchmarks/bench_losses.py --compile``). The price: a compilation of a few seconds for each loss,
-    variant and dtype (and once more when the batch size first changes, after which N is dynamic), and a working
-    C++ compiler (CPU) or Triton (CUDA). Off by default, so notebooks and tests start at once; turn it
-    on for long training runs. Values and gradients equal the eager pass (``tests/test_losses_thresholding.py``)."""
+    Inductor fuses the elementwise passes into a few kernels (every row through the general formula, no
+    data-dependent shapes). On the project's 2-core CPU at the DocRED shape (16384 x 97) that mostly helps
+    HingeABL (2.7x ``F.cross_entropy`` instead of 3.6-3.9x); the others are within 10-20% of their eager
+    pass (``benchmarks/results/``, ``--compile``); a GPU, where each eager pass is a kernel launch, is where
+    it should pay. The price: a compilation of a few seconds for each loss, variant and dtype (and once more
+    when the batch size first changes, after which N is dynamic), and a working C++ compiler (CPU) or Triton
+    (CUDA). Off by default, so notebooks and tests start at once. Values and gradients equal the eager pass
+    (``tests/test_losses_thresholding.py``)."""
     if not isinstance(enabled, bool):
         raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
     _COMPILE["enabled"] = enabled
