@@ -71,10 +71,9 @@ def _lse1(x, mask):
     return (top + torch.log(torch.exp(-top) + e.sum(1, keepdim=True))).squeeze(1)
 
 
-def _lse1_split(x, pos, *, probabilities=False):
+def _lse1_split(x, pos):
     r"""``(lse over pos, lse over ~pos)`` of :func:`_lse1` with ONE exp over the matrix: each entry is
-    shifted by the maximum of its own set (positives or negatives). With ``probabilities=True`` also
-    returns :math:`\partial/\partial x_j` of the sum of the two, :math:`e^{x_j}/(1+\sum_{\text{set}(j)}e^{x})`."""
+    shifted by the maximum of its own set (positives or negatives)."""
     zero = torch.zeros((), dtype=x.dtype, device=x.device)
     top_p = torch.where(pos, x, zero).amax(1, keepdim=True).clamp_min(0).detach()
     top_n = torch.where(pos, zero, x).amax(1, keepdim=True).clamp_min(0).detach()
@@ -82,10 +81,7 @@ def _lse1_split(x, pos, *, probabilities=False):
     s_p = (e * pos).sum(1, keepdim=True)
     s_n = e.sum(1, keepdim=True) - s_p
     den_p, den_n = torch.exp(-top_p) + s_p, torch.exp(-top_n) + s_n
-    lse_p, lse_n = (top_p + torch.log(den_p)).squeeze(1), (top_n + torch.log(den_n)).squeeze(1)
-    if not probabilities:
-        return lse_p, lse_n
-    return lse_p, lse_n, e / torch.where(pos, den_p, den_n)
+    return (top_p + torch.log(den_p)).squeeze(1), (top_n + torch.log(den_n)).squeeze(1)
 
 
 # ---- one autograd Function for all seven: closed-form gradient, stored by the forward pass ------------
