@@ -221,8 +221,8 @@ def _signed_x_loss(kind, u, t, hp, need_grad):
 
 
 def _positive_part(kind, u, t, hp, need_grad):
-    r"""The positives' term of ATL, Balanced Softmax or AFL on the rows that have a positive, and its
-    gradient in u (0 off the positives):
+    r"""The positives' term of ATL, Balanced Softmax or AFL, and its gradient in u (0 off the positives; a row
+    without a positive gives 0, so the CPU path passes only the rows that have one):
 
     - ATL: :math:`|\mathcal P|\log(1+\sum_{\mathcal P} e^{u}) - \sum_{\mathcal P} u` (Eq. 3 with u = s - s_TH);
     - Balanced Softmax: :math:`\log(1+\sum_{\mathcal P} e^{-u})`;
@@ -241,7 +241,7 @@ def _positive_part(kind, u, t, hp, need_grad):
     nll = sp - u                                                    # softplus(-u) = -log P_r
     focal = torch.exp(sp.mul_(-gamma)) if gamma else torch.ones_like(u)   # (1 - P_r)^gamma
     weight = focal + 1.0 if official else focal
-    loss = torch.linalg.vecdot(weight * nll, t)
+    loss = torch.mul(weight, nll).mul_(t).sum(1)                   # (mul + sum: half linalg.vecdot's time)
     if not need_grad:
         return loss, None
     prob = torch.sigmoid(u)                                         # P_r
@@ -255,7 +255,8 @@ def _positive_part(kind, u, t, hp, need_grad):
 def _x_loss(kind, x, pf, hp, need_grad, out):
     r"""SAT, MeanSAT, HingeABL or AML as a function of :math:`x = -d_r`: ``(loss (N,), gradient in x or None,
     row factor (N, 1) or None)``. x is consumed. ``pf``: the positives (0/1), or None for rows that have none
-    (then MeanSAT's and the official HingeABL's two groups are one, and the gradient is written into ``out``)."""
+    (then MeanSAT's and the official HingeABL's two groups are one). With pf None the gradient is written
+    into ``out``; with pf it may be anywhere."""
     if kind == "aml":
         hinge = x.add_(hp["margin"]).clamp_min_(0)                  # max(0, m - d_r)
         return hinge.sum(1), (torch.sign(hinge, out=out) if need_grad else None), None   # d/dx = [m - d_r > 0]
@@ -332,7 +333,7 @@ def compile_thresholding(enabled: bool = True) -> None:
 
     Inductor fuses the elementwise passes into a few kernels (every row through the general formula, no
     data-dependent shapes). On the project's 2-core CPU at the DocRED shape (16384 x 97) that mostly helps
-    HingeABL (2.7x ``F.cross_entropy`` instead of 3.6-3.9x); the others are within 10-20% of their eager
+    HingeABL (2.4-2.7x ``F.cross_entropy`` instead of 3.6-3.9x); the others are within 10-20% of their eager
     pass (``benchmarks/results/``, ``--compile``); a GPU, where each eager pass is a kernel launch, is where
     it should pay. The price: a compilation of a few seconds for each loss, variant and dtype (and once more
     when the batch size first changes, after which N is dynamic), and a working C++ compiler (CPU) or Triton

@@ -132,7 +132,7 @@ def check_multihot_target(target, shape: Sequence[int], name: str = "target", *,
 
 def _is_zero_one(t: torch.Tensor) -> bool:
     """Every value is 0 or 1: integers by their range; floating point in one reduction, t(1 - t) is 0
-    everywhere (it is 0 exactly at 0 and 1; NaN and inf give NaN, which fails the comparison)."""
+    everywhere (it is 0 exactly at 0 and 1; NaN and +inf give NaN, -inf gives -inf: both fail)."""
     if t.numel() == 0:
         return True
     if t.is_floating_point():
