@@ -51,6 +51,9 @@ __all__ = ["weighted_softmax", "large_margin_softmax", "sphereface", "l2_softmax
 #: of a normalised dot product) before it is an error; inside the tolerance the target cosine is clamped to
 #: [-1, 1] (the other columns only enter as logits s * cos, where a 1e-6 excess is harmless).
 COSINE_TOLERANCE = 1e-6
+#: Largest multiplicative margin m of L-Softmax / SphereFace (the papers use 1-4). psi costs O(m) passes,
+#: falls to -(2m-1) and has slope m^2 at cos = +-1: m = 1e30 would never return.
+M_MAX = 32
 
 
 # ---- shared angular pieces ---------------------------------------------------------------------------
@@ -68,6 +71,7 @@ def _normalize(x: torch.Tensor) -> torch.Tensor:
 def cosine_logits(features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     r"""Cosines :math:`\cos\theta_{ij} = \hat x_i^\top \hat W_j` of ``features (N, d)`` and ``weight (C, d)``:
     the ``cosine`` input of :func:`am_softmax` and :func:`arcface`. Zero rows give cosine 0 (no NaN)."""
+    _check_features_weight(features, weight)
     return _normalize(features) @ _normalize(weight).T
 
 
@@ -110,7 +114,7 @@ def _chebyshev(cos: torch.Tensor, n: int, *, second_kind: bool = False) -> torch
 
 
 def _psi_branch(cos: torch.Tensor, m: int):
-    """``(k, (-1)^k)``: the branch of :math:`\psi` that holds :math:`c`, :math:`c \le \cos(k\pi/m)`."""
+    r"""``(k, (-1)^k)``: the branch of :math:`\psi` that holds :math:`c`, :math:`c \le \cos(k\pi/m)`."""
     k = torch.zeros_like(cos)
     for j in range(1, m):
         k += cos <= math.cos(j * math.pi / m)
@@ -147,7 +151,13 @@ def lsoftmax_psi(cos: torch.Tensor, m: int) -> torch.Tensor:
     monotonically decreasing from 1 to :math:`-(2m-1)` on :math:`[0, \pi]`, and polynomial in :math:`c`, so its
     gradient is finite at :math:`c = \pm1`: :math:`\psi'(c) = (-1)^k m\,U_{m-1}(c)` (Chebyshev of the second
     kind, :math:`T_m' = mU_{m-1}`), :math:`m^2` at :math:`c = \pm1`. ``m = 1`` gives :math:`c`.
+    ``cos``: a float tensor of cosines; ``m``: an integer in ``[1, M_MAX]``.
     """
+    check_float_tensor(cos, "cos")
+    return _lsoftmax_psi(cos, _check_m_integer(m))
+
+
+def _lsoftmax_psi(cos, m):
     if m == 1:
         return cos
     return _Psi.apply(cos, m)
@@ -168,27 +178,37 @@ def arcface_target(cos: torch.Tensor, m: float, *, easy_margin: bool = False) ->
     :math:`m\sin m`; it keeps :math:`\phi` decreasing on :math:`[0,\pi]` but is **not continuous** at
     :math:`\theta=\pi-m`: it jumps from :math:`-1` to :math:`-\cos m - m\sin m` (by :math:`-0.117` for
     :math:`m = 0.5`). ``easy_margin=True`` (insightface's other option) applies the margin only where
-    :math:`\cos\theta > 0` and uses :math:`\cos\theta` elsewhere.
+    :math:`\cos\theta > 0` and uses :math:`\cos\theta` elsewhere. ``m`` in ``[0, pi)``.
     """
+    check_float_tensor(cos, "cos")
+    m = check_scalar(m, "m", low=0.0, high=math.pi, high_open=True)
+    if not isinstance(easy_margin, bool):
+        raise TypeError(f"easy_margin must be a bool, got {type(easy_margin).__name__}")
+    return _arcface_target(cos, m, easy_margin)
+
+
+def _arcface_target(cos, m, easy_margin):
     phi = cos * math.cos(m) - safe_sine(cos) * math.sin(m)
     if easy_margin:
         return torch.where(cos > 0, phi, cos)
     return torch.where(cos > math.cos(math.pi - m), phi, cos - m * math.sin(m))
 
 
-def _check_features_weight(features, weight, target):
+def _check_features_weight(features, weight, target=None):
+    """Checked ``(x, w, target)``: features and weight in their common compute dtype, target as int64."""
     check_float_tensor(features, "features", ndim=2)
     check_float_tensor(weight, "weight", ndim=2)
     if features.shape[1] != weight.shape[1]:
         raise ValueError(f"features (N, d) and weight (C, d) must share d, got features of shape "
                          f"{tuple(features.shape)} and weight of shape {tuple(weight.shape)}")
-    check_class_target(target, features.shape[0], weight.shape[0])
+    if target is not None:
+        target = check_class_target(target, features.shape[0], weight.shape[0])
     dtype = torch.promote_types(compute_dtype(features), compute_dtype(weight))
-    return features.to(dtype), weight.to(dtype)
+    return features.to(dtype), weight.to(dtype), target
 
 
 def _check_m_integer(m):
-    return check_scalar(m, "m", low=1, integer=True)
+    return check_scalar(m, "m", low=1, high=M_MAX, integer=True)
 
 
 def _ce_with_target_logit(logits, target, target_logit, reduction, *, inplace=True):
@@ -201,12 +221,13 @@ def _ce_with_target_logit(logits, target, target_logit, reduction, *, inplace=Tr
 
 
 def _multiplicative_margin(features, weight, target, m, lam, reduction, *, normalize_weight):
-    x, w = _check_features_weight(features, weight, target)
+    x, w, target = _check_features_weight(features, weight, target)
     m = _check_m_integer(m)
     lam = check_scalar(lam, "lam", low=0.0)
     if normalize_weight:
         w = _normalize(w)
-    logits = x @ w.T                                                   # ||W_j|| ||x|| cos(theta_j)
+    # ||W_j|| ||x|| cos(theta_j), back in the compute dtype (torch.autocast runs the product in bf16/fp16)
+    logits = (x @ w.T).to(x.dtype)
     if m == 1:
         return reduce_loss(F.cross_entropy(logits, target, reduction="none"), reduction)
     col = target[:, None]
@@ -215,7 +236,7 @@ def _multiplicative_margin(features, weight, target, m, lam, reduction, *, norma
     if not normalize_weight:
         radius = radius * _norm(w, keepdim=False).gather(0, target)
     cos_y = (dot_y / radius).clamp(-1.0, 1.0)
-    target_logit = radius * lsoftmax_psi(cos_y, m)
+    target_logit = radius * _lsoftmax_psi(cos_y, m)
     if lam:
         target_logit = (lam * dot_y + target_logit) / (1.0 + lam)
     return _ce_with_target_logit(logits, target, target_logit, reduction, inplace=False)
@@ -338,9 +359,9 @@ def l2_softmax(features, weight, target, *, alpha=16.0, bias=None, reduction="me
         bias: optional ``(C,)`` biases :math:`b_j`.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
     """
-    x, w = _check_features_weight(features, weight, target)
+    x, w, target = _check_features_weight(features, weight, target)
     alpha = check_scalar(alpha, "alpha", low=0.0, low_open=True)
-    logits = (x @ w.T) * (alpha / _norm(x))           # = (alpha x / ||x||) W^T, scaled on (N, C) not (N, d)
+    logits = (x @ w.T).to(x.dtype) * (alpha / _norm(x))           # = (alpha x / ||x||) W^T, scaled on (N, C) not (N, d)
     if bias is not None:
         if not isinstance(bias, torch.Tensor):
             raise TypeError(f"bias must be None or a (C,) tensor, got {type(bias).__name__}")
@@ -371,7 +392,7 @@ def am_softmax(cosine, target, *, s=30.0, m=0.35, reduction="mean"):
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
     """
     c = check_cosine(cosine)
-    check_class_target(target, c.shape[0], c.shape[1])
+    target = check_class_target(target, c.shape[0], c.shape[1])
     s = _check_s(s)
     m = check_scalar(m, "m", low=0.0)
     return _ce_with_target_logit(s * c, target, s * (c.gather(1, target[:, None]).squeeze(1) - m), reduction)
@@ -400,12 +421,12 @@ def arcface(cosine, target, *, s=64.0, m=0.5, easy_margin=False, reduction="mean
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
     """
     c = check_cosine(cosine)
-    check_class_target(target, c.shape[0], c.shape[1])
+    target = check_class_target(target, c.shape[0], c.shape[1])
     s = _check_s(s)
     m = check_scalar(m, "m", low=0.0, high=math.pi, high_open=True)
     if not isinstance(easy_margin, bool):
         raise TypeError(f"easy_margin must be a bool, got {type(easy_margin).__name__}")
-    phi = arcface_target(c.gather(1, target[:, None]).squeeze(1).clamp(-1.0, 1.0), m, easy_margin=easy_margin)
+    phi = _arcface_target(c.gather(1, target[:, None]).squeeze(1).clamp(-1.0, 1.0), m, easy_margin)
     return _ce_with_target_logit(s * c, target, s * phi, reduction)
 
 

@@ -39,7 +39,7 @@ def softmax_cross_entropy(logits, target, *, class_weight=None, label_smoothing=
     """
     check_logits(logits)
     n, c = logits.shape
-    check_class_target(target, n, c)
+    target = check_class_target(target, n, c)
     eps = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     z = logits.to(compute_dtype(logits))
     w = check_class_weight(class_weight, c, like=z)
@@ -71,7 +71,7 @@ def logistic_ova(logits, target, *, class_weight=None, reduction="mean"):
     """
     check_logits(logits)
     n, c = logits.shape
-    check_class_target(target, n, c)
+    target = check_class_target(target, n, c)
     z = logits.to(compute_dtype(logits))
     w = check_class_weight(class_weight, c, like=z)
     # softplus(z) for every class, then swap in softplus(-z) = softplus(z) - z at the target.
@@ -91,30 +91,36 @@ def lgl_inr_weights(logits, target, *, beta=1.0, detach=True):
         \bar p_{jk} = \frac{1}{|S^{MB}_j|}\sum_{x\in S^{MB}_j}\sigma(z_k(x)),\qquad
         \lambda_{jk} = \frac{e^{\beta \bar p_{jk}}}{\sum_{i\neq k,\ i \in \text{batch}} e^{\beta \bar p_{ik}}}
 
-    over the classes ``j != k`` present in the batch; 0 on the diagonal and for absent classes.
+    over the classes ``j != k`` present in the batch; 0 on the diagonal and for absent classes. (A table for
+    inspection: :func:`lgl_inr` itself only builds the rows of the classes in the batch, ``(K, C)``.)
     """
+    check_logits(logits)
+    n, c = logits.shape
+    target = check_class_target(target, n, c)
+    beta = check_scalar(beta, "beta", low=0.0)
     z = logits.to(compute_dtype(logits))
     with torch.set_grad_enabled(torch.is_grad_enabled() and not detach):
-        return _inr_weights(z, target, beta)
+        classes, inverse, counts, lam = _inr_weights(z, target, beta)
+        return z.new_zeros(c, c).index_put((classes,), lam)
 
 
 def _inr_weights(z, target, beta):
+    r"""``(classes (K,), inverse (N,), counts (K,), lam (K, C))`` for the K classes present in the batch:
+    ``lam[a, k]`` is :math:`\lambda_{j k}` for ``j = classes[a]``; memory O(K C), never O(C^2)."""
     c = z.shape[1]
-    counts = torch.bincount(target, minlength=c)
+    classes, inverse, counts = torch.unique(target, sorted=True, return_inverse=True, return_counts=True)
+    k = classes.shape[0]
     # per-class sums of sigmoid(z) by one sort and a segment sum (index_add_ is several times slower on CPU)
-    order = torch.argsort(target)
-    prob_sums = torch.segment_reduce(torch.sigmoid(z)[order], "sum", lengths=counts, axis=0)
-    pbar = prob_sums / counts.clamp_min(1).to(z.dtype)[:, None]                            # [j, k]
-    # masked softmax over j: absent classes (rows) and j = k (the diagonal) get -inf, i.e. weight 0
-    present = counts > 0
-    score = (beta * pbar).masked_fill_(~present[:, None], float("-inf"))
-    score.diagonal().fill_(float("-inf"))
-    has_negative = int(present.sum()) - present.to(torch.int64) > 0                         # per column k
-    if bool(has_negative.all()):
-        return torch.softmax(score, dim=0)
-    # a column without any negative (at most one class in the batch): finite scores, then weight 0
-    score = score.masked_fill(~has_negative[None, :], 0.0)
-    return torch.softmax(score, dim=0) * has_negative[None, :]
+    order = torch.argsort(inverse)
+    prob_sums = torch.segment_reduce(torch.sigmoid(z)[order], "sum", lengths=counts, axis=0)     # (K, C)
+    pbar = prob_sums / counts.to(z.dtype)[:, None]                                               # [a, k]
+    # masked softmax over the present classes j: j = k (the 'diagonal' (a, classes[a])) gets -inf, weight 0
+    score = (beta * pbar).index_put((torch.arange(k, device=z.device), classes),
+                                    torch.tensor(float("-inf"), dtype=z.dtype, device=z.device))
+    if k > 1:
+        return classes, inverse, counts, torch.softmax(score, dim=0)
+    # one class in the batch: its own column has no negative (weight 0); the others have it alone (weight 1)
+    return classes, inverse, counts, torch.isfinite(score).to(z.dtype)
 
 
 def lgl_inr(logits, target, *, beta=1.0, reduction="mean", variant="paper"):
@@ -141,12 +147,12 @@ def lgl_inr(logits, target, *, beta=1.0, reduction="mean", variant="paper"):
     """
     check_logits(logits)
     n, c = logits.shape
-    check_class_target(target, n, c)
+    target = check_class_target(target, n, c)
     beta = check_scalar(beta, "beta", low=0.0)
     check_choice(variant, "variant", ("paper", "official"))
     z = logits.to(compute_dtype(logits))
-    lam = lgl_inr_weights(z, target, beta=beta, detach=(variant == "paper"))
-    counts = torch.bincount(target, minlength=c).to(z.dtype)
+    with torch.set_grad_enabled(torch.is_grad_enabled() and variant == "official"):
+        _, inverse, counts, lam = _inr_weights(z, target, beta)       # lam: (K, C), the batch's classes only
     z_target = z.gather(1, target[:, None]).squeeze(1)
     if variant == "paper":
         neg_log = F.softplus(z)            # -log(1 - sigmoid(z))
@@ -154,8 +160,8 @@ def lgl_inr(logits, target, *, beta=1.0, reduction="mean", variant="paper"):
     else:
         neg_log = -torch.log(1.0 - torch.sigmoid(z) + 1e-7)
         pos = -torch.log(torch.sigmoid(z_target) + 1e-7)
-    lam_rows = lam[target]                 # [i, k] = lambda_{y_i, k}, zero at k = y_i
-    per_sample = (pos + (lam_rows * neg_log).sum(1)) / counts[target]
+    lam_rows = lam[inverse]                # [i, k] = lambda_{y_i, k}, zero at k = y_i
+    per_sample = (pos + (lam_rows * neg_log).sum(1)) / counts[inverse].to(z.dtype)
     return reduce_loss(per_sample, reduction, denominator=float(c))
 
 

@@ -5,11 +5,23 @@ or value) with a message that names the argument and says what was expected.
 
 Shape checks always run. Value checks (NaN/inf, label range, 0/1 targets) read the data, which costs a
 device synchronisation on CUDA; :func:`unchecked` turns them off for speed-critical loops once inputs are
-known to be good.
+known to be good. The switch is per thread and per ``asyncio`` task (a :class:`contextvars.ContextVar`): one
+thread's ``unchecked()`` block never turns off another thread's checks.
+
+Label dtype: class indices may have any integer dtype (int64, int32, int16, int8, uint8);
+:func:`check_class_target` returns them as int64 (no copy when already int64), which the losses then use.
+
+Hyper-parameters: every real hyper-parameter is at most :data:`HYPER_LIMIT` in magnitude, and a strictly
+positive one (``low=0, low_open=True``: scales, temperatures, divisors) at least ``1 / HYPER_LIMIT``. The
+limit is the square root of float32's largest value (1.8e19), so that a hyper-parameter times a value of the
+same size stays finite in float32, the narrowest dtype the losses compute in (float16/bfloat16 inputs are
+computed in float32). ``s = 1e39``, ``gamma = 1e-45`` or ``class_weight = 1e38`` are a ``ValueError`` naming
+the argument instead of a NaN loss.
 """
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 import numbers
 from typing import Iterator, Sequence
@@ -30,25 +42,30 @@ __all__ = [
     "check_choice",
     "check_positive_int",
     "compute_dtype",
+    "HYPER_LIMIT",
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
-_VALUE_CHECKS = True
+#: Largest magnitude of a hyper-parameter (and smallest of a strictly positive one: 1 / HYPER_LIMIT):
+#: sqrt(float32 max) ~ 1.8e19, so that products with values of the same size stay finite in float32.
+HYPER_LIMIT = math.sqrt(float(torch.finfo(torch.float32).max))
+_VALUE_CHECKS: contextvars.ContextVar[bool] = contextvars.ContextVar("lossnotes_value_checks", default=True)
 
 
 def value_checks_enabled() -> bool:
-    return _VALUE_CHECKS
+    """Whether the data-reading checks run in this thread / context (see :func:`unchecked`)."""
+    return _VALUE_CHECKS.get()
 
 
 @contextlib.contextmanager
 def unchecked() -> Iterator[None]:
-    """Skip the data-reading checks (finite values, label range, 0/1 targets) inside this block."""
-    global _VALUE_CHECKS
-    old, _VALUE_CHECKS = _VALUE_CHECKS, False
+    """Skip the data-reading checks (finite values, label range, 0/1 targets) inside this block, in this
+    thread (or asyncio task) only: other threads keep their checks."""
+    token = _VALUE_CHECKS.set(False)
     try:
         yield
     finally:
-        _VALUE_CHECKS = old
+        _VALUE_CHECKS.reset(token)
 
 
 def _shape(t: torch.Tensor) -> str:
@@ -70,7 +87,7 @@ def check_float_tensor(x, name: str, *, ndim: int | Sequence[int] | None = None,
             raise ValueError(f"{name} must be {want}-dimensional, got shape {_shape(x)}")
     if x.numel() == 0:
         raise ValueError(f"{name} is empty (shape {_shape(x)}); a loss needs at least one sample and one class")
-    if finite and _VALUE_CHECKS and not _all_finite(x):
+    if finite and _VALUE_CHECKS.get() and not _all_finite(x):
         raise ValueError(f"{name} contains NaN or inf values")
     return x
 
@@ -92,7 +109,8 @@ def check_logits(logits, name: str = "logits", *, min_classes: int = 1) -> torch
 
 
 def check_class_target(target, num_samples: int, num_classes: int, name: str = "target") -> torch.Tensor:
-    """Integer class indices of shape (N,) with values in [0, C)."""
+    """Integer class indices of shape (N,) with values in [0, C), of any integer dtype; returned as int64
+    (torch's index dtype; no copy when already int64). Callers use the returned tensor."""
     if not isinstance(target, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of class indices, got {type(target).__name__}")
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
@@ -102,12 +120,12 @@ def check_class_target(target, num_samples: int, num_classes: int, name: str = "
                          f"got shape {_shape(target)}")
     if target.shape[0] != num_samples:
         raise ValueError(f"{name} has {target.shape[0]} samples but logits has {num_samples}")
-    if _VALUE_CHECKS and target.numel():
+    if _VALUE_CHECKS.get() and target.numel():
         lo, hi = (int(v) for v in torch.aminmax(target))
         if lo < 0 or hi >= num_classes:
             bad = lo if lo < 0 else hi
             raise ValueError(f"{name} holds label {bad}, outside [0, {num_classes - 1}] for {num_classes} classes")
-    return target
+    return target.long()
 
 
 def check_multihot_target(target, shape: Sequence[int], name: str = "target", *,
@@ -123,7 +141,7 @@ def check_multihot_target(target, shape: Sequence[int], name: str = "target", *,
                          f"got shape {_shape(target)}")
     if target.is_complex():
         raise TypeError(f"{name} must be real 0/1 values, got {target.dtype}")
-    if target.dtype != torch.bool and _VALUE_CHECKS and not _is_zero_one(target):
+    if target.dtype != torch.bool and _VALUE_CHECKS.get() and not _is_zero_one(target):
         raise ValueError(f"{name} must be multi-hot with values 0 or 1 only")
     if dtype is not None:
         return target.to(dtype)
@@ -144,7 +162,8 @@ def _is_zero_one(t: torch.Tensor) -> bool:
 
 def check_class_weight(class_weight, num_classes: int, *, like: torch.Tensor,
                        name: str = "class_weight") -> torch.Tensor | None:
-    """Per-class weights: a length-C sequence or 1-D tensor of finite, non-negative numbers."""
+    """Per-class weights: a length-C sequence or 1-D tensor of finite, non-negative numbers, each at most
+    :data:`HYPER_LIMIT`."""
     if class_weight is None:
         return None
     if not isinstance(class_weight, torch.Tensor):
@@ -160,13 +179,17 @@ def check_class_weight(class_weight, num_classes: int, *, like: torch.Tensor,
                          f"got shape {_shape(class_weight)}")
     if class_weight.is_complex():
         raise TypeError(f"{name} must be real, got {class_weight.dtype}")
-    class_weight = class_weight.to(device=like.device, dtype=like.dtype)
-    if _VALUE_CHECKS:
-        if not _all_finite(class_weight):
+    if _VALUE_CHECKS.get():
+        # checked before the cast to the compute dtype, where 1e39 would already be inf
+        lo, hi = (float(v) for v in torch.aminmax(class_weight.detach().double()))
+        if not (math.isfinite(lo) and math.isfinite(hi)):
             raise ValueError(f"{name} contains NaN or inf")
-        if bool((class_weight < 0).any()):
-            raise ValueError(f"{name} must be non-negative, got min {float(class_weight.min()):g}")
-    return class_weight
+        if lo < 0:
+            raise ValueError(f"{name} must be non-negative, got min {lo:g}")
+        if hi > HYPER_LIMIT:
+            raise ValueError(f"{name} must be at most {HYPER_LIMIT:.3g} (sqrt of float32's largest value, so "
+                             f"weighted losses stay finite), got max {hi:g}")
+    return class_weight.to(device=like.device, dtype=like.dtype)
 
 
 def check_reduction(reduction) -> str:
@@ -176,8 +199,12 @@ def check_reduction(reduction) -> str:
 
 
 def check_scalar(value, name: str, *, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, high_open: bool = False, integer: bool = False) -> float:
-    """A real (or integer) hyper-parameter in [low, high] (open ends where asked); returns a Python number."""
+                 low_open: bool = False, high_open: bool = False, integer: bool = False,
+                 limit: float | None = HYPER_LIMIT) -> float:
+    """A real (or integer) hyper-parameter in [low, high] (open ends where asked); returns a Python number.
+
+    With ``limit`` (default :data:`HYPER_LIMIT`), also ``|value| <= limit``, and a strictly positive one
+    (``low=0, low_open=True``) ``>= 1 / limit``: what float32 arithmetic can hold; ``limit=None`` turns it off."""
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise TypeError(f"{name} must be a scalar, got a tensor of shape {_shape(value)}")
@@ -192,6 +219,13 @@ def check_scalar(value, name: str, *, low: float | None = None, high: float | No
         raise ValueError(f"{name} must be {'>' if low_open else '>='} {low:g}, got {value!r}")
     if high is not None and (value > high or (high_open and value == high)):
         raise ValueError(f"{name} must be {'<' if high_open else '<='} {high:g}, got {value!r}")
+    if limit is not None:
+        if abs(value) > limit:
+            raise ValueError(f"{name} must be at most {limit:.3g} in magnitude (sqrt of float32's largest value, "
+                             f"so that the loss stays finite in float32), got {value!r}")
+        if low_open and low == 0 and value < 1.0 / limit:
+            raise ValueError(f"{name} must be at least {1.0 / limit:.3g} (1 / {limit:.3g}: dividing by it must stay "
+                             f"finite in float32), got {value!r}")
     return int(value) if integer else float(value)
 
 
