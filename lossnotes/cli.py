@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="directory holding results/ (default: <repo> and <repo>/build)")
     board.add_argument("--csv", type=Path, default=None, metavar="PATH", help="default: build/scoreboard.csv")
     board.add_argument("--markdown", type=Path, default=None, metavar="PATH", help="default: build/scoreboard.md")
+    board.add_argument("--status", action="store_true",
+                       help="print the reproduction-status table per chapter instead (committed full runs by "
+                            "default; the rule is in lossnotes.records.item_status)")
+    board.add_argument("--chapter", default=None, help='with --status: one chapter ("01" or its full name)')
 
     lst = sub.add_parser("list", help="list chapters and their parameters",
                          description="List the chapter notebooks with their parameters and defaults.")
@@ -68,6 +72,18 @@ def _print_scoreboard(root=None, csv_path=None, markdown_path=None) -> None:
     else:
         print("no records found")
     print(f"scoreboard written to {markdown_path} and {csv_path}")
+
+
+def _print_status(root=None, chapter=None) -> None:
+    from .records import scoreboard_markdown, status_table
+
+    df = status_table(chapter, root)
+    if not len(df):
+        print("no records found")
+        return
+    for name, part in df.groupby("chapter", sort=True):
+        print(f"## {name}\n")
+        print(scoreboard_markdown(part.drop(columns="chapter")))
 
 
 def _cmd_run(args) -> int:
@@ -113,7 +129,10 @@ def main(argv=None) -> int:
             return _cmd_run(args)
         if args.command == "list":
             return _cmd_list(args)
-        _print_scoreboard(args.root, args.csv, args.markdown)
+        if args.status:
+            _print_status(args.root, args.chapter)
+        else:
+            _print_scoreboard(args.root, args.csv, args.markdown)
         return 0
     except ValueError as err:
         print(f"lossnotes {args.command}: error: {err}", file=sys.stderr)

@@ -85,9 +85,26 @@ class Dataset:
         return torch.bincount(self.y, minlength=self.num_classes).tolist()
 
     def subset(self, indices, name: str | None = None) -> Dataset:
-        """The samples at ``indices`` (integer positions), in that order; same classes."""
+        """The samples at ``indices`` (integer positions), in that order; same classes.
+
+        Positional: ``subset(range(n))`` of a label-sorted set holds its first classes only. To take ``n``
+        samples use :meth:`sample` (stratified), to hold some out use :meth:`split`.
+        """
         idx = torch.as_tensor(np.asarray(indices, dtype=np.int64).reshape(-1))
         return Dataset(self.x[idx], self.y[idx], list(self.classes), self.name if name is None else name)
+
+    def sample(self, n: int, seed: int = 0, name: str | None = None) -> Dataset:
+        """``n`` samples chosen with ``seed``, every class in its proportion, in shuffled order."""
+        from .experiments import stratified_positions
+
+        n = min(_check_limit(n), len(self))
+        return self.subset(stratified_positions(self.y, n, _check_seed(seed)), name)
+
+    def split(self, fraction: float, seed: int = 0) -> tuple[Dataset, Dataset]:
+        """``(rest, held_out)``: ``fraction`` of every class held out, chosen with ``seed`` (both shuffled)."""
+        from .experiments import validation_split
+
+        return validation_split(self, fraction, _check_seed(seed))
 
 
 # ----------------------------------------------------------------------------------------- validation

@@ -14,18 +14,22 @@ import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import paths
 
 __all__ = [
-    "Record", "RECORDS", "record", "Recorder", "describe_device", "load_records",
+    "Record", "RECORDS", "record", "Recorder", "describe_device", "load_records", "load_not_run",
     "scoreboard", "scoreboard_markdown", "write_scoreboard", "SCOREBOARD_COLUMNS",
+    "item_status", "status_table", "STATUSES", "RELATIVE_TOLERANCE",
 ]
 
 MODES = ("quick", "full")
-SCOREBOARD_COLUMNS = ["chapter", "table", "row", "metric", "paper", "ours", "ours_std", "delta",
-                      "setting", "mode", "device", "seeds", "note", "source"]
+SCOREBOARD_COLUMNS = ["chapter", "table", "row", "metric", "paper", "ours", "ours_std", "ci95", "delta",
+                      "selection", "lr", "degenerate", "setting", "mode", "device", "seeds", "group", "note",
+                      "source"]
+SELECTIONS = ("best-val", "last")
 
 
 def _number(name: str, value, *, optional: bool = False) -> float | None:
@@ -69,16 +73,34 @@ class Record:
     device: str
     seeds: list[int]
     note: str | None = None
+    ci95: float | None = None
+    selection: str | None = None
+    lr: float | None = None
+    degenerate: bool = False
+    group: str | None = None
 
     def __post_init__(self):
         for name in ("chapter", "table", "row", "metric", "setting", "device"):
             setattr(self, name, _text(name, getattr(self, name)))
         self.note = _text("note", self.note, optional=True)
+        self.group = _text("group", self.group, optional=True)
         self.ours = _number("ours", self.ours)
         self.paper = _number("paper", self.paper, optional=True)
-        self.ours_std = _number("ours_std", self.ours_std, optional=True)
-        if self.ours_std is not None and self.ours_std < 0:
-            raise ValueError(f"ours_std must be >= 0, got {self.ours_std}")
+        for name in ("ours_std", "ci95"):
+            value = _number(name, getattr(self, name), optional=True)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+            setattr(self, name, value)
+        if self.selection is not None and self.selection not in SELECTIONS:
+            raise ValueError(f"selection must be None or one of {SELECTIONS}, got {self.selection!r}")
+        self.lr = _number("lr", self.lr, optional=True)
+        if self.lr is not None and self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.selection is not None and self.lr is None:
+            raise ValueError("a training record (selection set) must carry the lr it was trained with")
+        if not isinstance(self.degenerate, (bool, np.bool_)):
+            raise ValueError(f"degenerate must be a bool, got {self.degenerate!r}")
+        self.degenerate = bool(self.degenerate)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         seeds = [self.seeds] if isinstance(self.seeds, numbers.Integral) else list(self.seeds)
@@ -97,10 +119,12 @@ RECORDS: list[Record] = []
 
 
 def record(chapter, table, row, metric, *, ours, paper=None, ours_std=None, setting, mode, device, seeds,
-           note=None, into: list | None = None) -> Record:
+           note=None, ci95=None, selection=None, lr=None, degenerate=False, group=None,
+           into: list | None = None) -> Record:
     """Validate one number as a :class:`Record`, append it to ``into`` (default :data:`RECORDS`), return it."""
     rec = Record(chapter=chapter, table=table, row=row, metric=metric, paper=paper, ours=ours,
-                 ours_std=ours_std, setting=setting, mode=mode, device=device, seeds=seeds, note=note)
+                 ours_std=ours_std, setting=setting, mode=mode, device=device, seeds=seeds, note=note,
+                 ci95=ci95, selection=selection, lr=lr, degenerate=degenerate, group=group)
     (RECORDS if into is None else into).append(rec)
     return rec
 
@@ -137,12 +161,34 @@ class Recorder:
         self.mode = "quick" if self.quick else "full"
         self.device = describe_device(device)
         self.records: list[Record] = []
+        self.not_run_items: list[dict] = []
 
-    def add(self, *, table, row, metric, ours, paper=None, ours_std=None, setting, seeds, note=None) -> Record:
+    def add(self, *, table, row, metric, ours, paper=None, ours_std=None, setting, seeds, note=None, ci95=None,
+            selection=None, lr=None, degenerate=False, group=None) -> Record:
         """Validate and keep one number (see :class:`Record`); returns the record."""
         return record(self.chapter, table, row, metric, ours=ours, paper=paper, ours_std=ours_std,
-                      setting=setting, mode=self.mode, device=self.device, seeds=seeds, note=note,
-                      into=self.records)
+                      setting=setting, mode=self.mode, device=self.device, seeds=seeds, note=note, ci95=ci95,
+                      selection=selection, lr=lr, degenerate=degenerate, group=group, into=self.records)
+
+    def add_summary(self, summary_row, *, table, row, metric, key, paper=None, setting, note=None,
+                    group=None) -> Record:
+        """Record one row of :meth:`lossnotes.experiments.Comparison.summary` (its test metric ``key``): mean,
+        std, ci95, selection, lr, seeds and the degenerate flag come from the protocol, not from the caller."""
+        r = summary_row
+        reasons = r.get("reasons") or ""
+        n_bad = int(r.get("n_degenerate", 0))
+        if n_bad:
+            flag = f"{n_bad} of {len(r['seeds'])} seeds degenerate ({reasons}); the mean leaves them out"
+            if n_bad == len(r["seeds"]):
+                flag = f"all {n_bad} seeds degenerate ({reasons}); the mean is over them"
+            note = flag if note is None else f"{note}; {flag}"
+        return self.add(table=table, row=row, metric=metric, ours=r[key], paper=paper, ours_std=r.get(f"{key} std"),
+                        ci95=r.get(f"{key} ci95"), setting=setting, seeds=list(r["seeds"]), note=note,
+                        selection=r["selection"], lr=float(r["lr"]), degenerate=bool(r["degenerate"]), group=group)
+
+    def not_run(self, *, table, reason) -> None:
+        """Declare a paper item this chapter does not run here (it shows as "not run here" in the status table)."""
+        self.not_run_items.append({"table": _text("table", table), "reason": _text("reason", reason)})
 
     def frame(self) -> pd.DataFrame:
         """The records so far as a table (for display in the notebook)."""
@@ -163,6 +209,7 @@ class Recorder:
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "torch": torch.__version__,
             "records": [asdict(r) for r in self.records],
+            "not_run": list(self.not_run_items),
         }
         path = self.path
         tmp = path.with_suffix(".json.tmp")
@@ -178,6 +225,11 @@ def load_records(path) -> list[Record]:
     return [Record(**{k: v for k, v in r.items() if k in names}) for r in doc["records"]]
 
 
+def load_not_run(path) -> list[dict]:
+    """The items a ``results/<chapter>.json`` declares as not run here (``table``, ``reason``)."""
+    return list(json.loads(Path(path).read_text()).get("not_run", []))
+
+
 def _frame(rows: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     for col in SCOREBOARD_COLUMNS:
@@ -186,6 +238,7 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
     if len(df):
         df["paper"] = df["paper"].astype(float)
         df["ours_std"] = df["ours_std"].astype(float)
+        df["ci95"] = df["ci95"].astype(float)
         df["delta"] = df["ours"] - df["paper"]
         df["seeds"] = df["seeds"].map(lambda s: ",".join(map(str, s)) if isinstance(s, list) else s)
     return df[[c for c in SCOREBOARD_COLUMNS if c in df]]
@@ -255,3 +308,91 @@ def write_scoreboard(df: pd.DataFrame | None = None, *, csv_path=None, markdown_
     df.to_csv(csv_path, index=False)
     markdown_path.write_text(scoreboard_markdown(df))
     return csv_path, markdown_path
+
+
+# ------------------------------------------------------------------------------------ reproduction status
+
+STATUSES = ("reproduced", "partly", "contradicted", "not run here", "ours only", "degenerate")
+#: A row agrees with the paper when the paper's number is inside our 95 % interval, or within this share of it.
+RELATIVE_TOLERANCE = 0.01
+
+
+def _agrees(rec: Record) -> bool:
+    gap = abs(rec.ours - rec.paper)
+    return gap <= max(rec.ci95 or 0.0, RELATIVE_TOLERANCE * abs(rec.paper))
+
+
+def _ordering_holds(recs: list[Record]) -> bool:
+    """The row the paper ranks first is our first (higher is better unless the metric says error/loss)."""
+    lower = any(w in recs[0].metric.lower() for w in ("error", "loss", "fn/f", "mse"))
+    pick = min if lower else max
+    return pick(recs, key=lambda r: r.paper).row == pick(recs, key=lambda r: r.ours).row
+
+
+def item_status(records: list[Record]) -> tuple[str, str]:
+    """``(status, paper vs ours)`` of one paper item (a table or figure) from its records, by a written rule.
+
+    Rows considered: records with a paper number, selection ``None`` or ``"best-val"``, not degenerate.
+    A row *agrees* when the paper's number lies inside our 95 % interval (``ci95``) or within
+    :data:`RELATIVE_TOLERANCE` of it. Rows sharing a ``group`` (default: the whole item) are contenders, and
+    *the paper's ordering holds* in a group when the paper's best row is our best row.
+
+    * reproduced: every row agrees;
+    * partly: some rows agree, or the ordering holds in at least half of the groups with two or more rows;
+    * contradicted: no row agrees and the ordering fails (or there is nothing to order);
+    * degenerate: every row with a paper number is degenerate; ours only: no paper number at all.
+    """
+    with_paper = [r for r in records if r.paper is not None and r.selection in (None, "best-val")]
+    if not with_paper:
+        return "ours only", ""
+    rows = [r for r in with_paper if not r.degenerate]
+    if not rows:
+        return "degenerate", f"{len(with_paper)} row(s), all degenerate"
+    agree = [_agrees(r) for r in rows]
+    groups: dict[str, list[Record]] = {}
+    for r in rows:
+        groups.setdefault(r.group or "", []).append(r)
+    ordered = [g for g in groups.values() if len(g) > 1]
+    holds = sum(_ordering_holds(g) for g in ordered)
+    if all(agree):
+        status = "reproduced"
+    elif any(agree) or (ordered and 2 * holds >= len(ordered)):
+        status = "partly"
+    else:
+        status = "contradicted"
+    parts = [f"{sum(agree)}/{len(rows)} rows agree"]
+    if ordered:
+        parts.append(f"paper's best row is ours in {holds}/{len(ordered)} group(s)")
+    gaps = [r.ours - r.paper for r in rows]
+    parts.append(f"ours - paper from {min(gaps):+.3g} to {max(gaps):+.3g}")
+    if len(rows) < len(with_paper):
+        parts.append(f"{len(with_paper) - len(rows)} degenerate row(s) left out")
+    return status, "; ".join(parts)
+
+
+def status_table(chapter: str | None = None, root=None) -> pd.DataFrame:
+    """The reproduction-status table: chapter | paper item | status | paper vs ours | setting that differs.
+
+    Read from the committed full runs (``<repo>/results``) unless ``root`` is given; statuses come from
+    :func:`item_status`, and items a chapter declared with :meth:`Recorder.not_run` are "not run here".
+    """
+    directory = _result_dirs(root)[0] if root is not None else paths.repo_root() / "results"
+    rows = []
+    files = sorted(directory.glob("*.json")) if directory.is_dir() else []
+    for file in files:
+        if chapter is not None and file.stem != chapter and not file.stem.startswith(f"{chapter}_"):
+            continue
+        recs = load_records(file)
+        items: dict[str, list[Record]] = {}
+        for r in recs:
+            items.setdefault(r.table, []).append(r)
+        for table, group in items.items():
+            status, summary = item_status(group)
+            settings = sorted({r.setting for r in group})
+            rows.append({"chapter": file.stem, "paper item": table, "status": status, "paper vs ours": summary,
+                         "setting that differs": settings[0] if len(settings) == 1 else " | ".join(settings[:2])
+                         + (f" (+{len(settings) - 2} more)" if len(settings) > 2 else "")})
+        for item in load_not_run(file):
+            rows.append({"chapter": file.stem, "paper item": item["table"], "status": "not run here",
+                         "paper vs ours": "", "setting that differs": item["reason"]})
+    return pd.DataFrame(rows, columns=["chapter", "paper item", "status", "paper vs ours", "setting that differs"])

@@ -95,3 +95,76 @@ def test_scoreboard_default_roots_include_source(tmp_path, monkeypatch):
     mine = df[df["chapter"] == "zz_fake"]
     assert len(mine) == 1 and mine["source"].iloc[0] == str(tmp_path / "results")
     assert scoreboard(tmp_path / "nothing-here").empty
+
+
+# ------------------------------------------------------------------------------ protocol fields, status
+
+def test_training_records_carry_the_protocol():
+    r = Record(**BASE, ours=0.9, ci95=0.02, selection="best-val", lr=0.01, degenerate=False)
+    assert r.ci95 == 0.02 and r.lr == 0.01 and r.selection == "best-val"
+    with pytest.raises(ValueError, match="lr"):
+        Record(**BASE, ours=0.9, selection="last")                  # a training record without its lr
+    with pytest.raises(ValueError, match="selection"):
+        Record(**BASE, ours=0.9, selection="best", lr=0.1)
+    with pytest.raises(ValueError, match="ci95"):
+        Record(**BASE, ours=0.9, ci95=-1.0)
+    with pytest.raises(ValueError, match="degenerate"):
+        Record(**BASE, ours=0.9, degenerate="no")
+
+
+def test_add_summary_takes_everything_from_the_protocol(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOSSNOTES_OUTPUT", str(tmp_path))
+    rec = Recorder("09_x", quick=False, device="cpu")
+    row = {"arm": "CE", "selection": "best-val", "lr": 0.01, "seeds": [0, 1, 2], "n_degenerate": 1,
+           "degenerate": True, "reasons": "collapsed onto one class (95% of predictions)",
+           "acc": 91.0, "acc std": 0.5, "acc ci95": 1.2}
+    r = rec.add_summary(row, table="Table 3", row="CE", metric="test accuracy (%)", key="acc", paper=92.0,
+                        setting="subset")
+    assert (r.ours, r.ours_std, r.ci95, r.lr, r.selection, r.seeds) == (91.0, 0.5, 1.2, 0.01, "best-val", [0, 1, 2])
+    assert r.degenerate and "1 of 3 seeds degenerate" in r.note
+    rec.not_run(table="Table 4", reason="CIFAR-10 not available offline")
+    path = rec.save()
+    assert load_records(path) == rec.records
+    doc = json.loads(path.read_text())
+    assert doc["not_run"] == [{"table": "Table 4", "reason": "CIFAR-10 not available offline"}]
+
+
+def _rec(row, paper, ours, ci95=None, group=None, degenerate=False, metric="accuracy", selection="best-val"):
+    return Record(**{**BASE, "row": row, "metric": metric}, paper=paper, ours=ours, ci95=ci95, group=group,
+                  degenerate=degenerate, selection=selection, lr=0.1)
+
+
+def test_item_status_rule():
+    from lossnotes.records import item_status
+
+    assert item_status([_rec("a", 90, 89.5, ci95=1.0), _rec("b", 80, 80.4)])[0] == "reproduced"   # ci / 1 % tolerance
+    # nothing inside, but the paper's best row is our best: partly
+    assert item_status([_rec("a", 90, 70), _rec("b", 80, 60)])[0] == "partly"
+    # nothing inside and the ordering reversed: contradicted
+    status, text = item_status([_rec("a", 90, 60), _rec("b", 80, 70)])
+    assert status == "contradicted" and "0/2 rows agree" in text
+    # error-like metrics rank the lowest first
+    assert item_status([_rec("a", 5, 10, metric="error %"), _rec("b", 8, 20, metric="error %")])[0] == "partly"
+    # degenerate rows are left out; all degenerate -> degenerate
+    assert item_status([_rec("a", 90, 10, degenerate=True), _rec("b", 80, 80.1)])[0] == "reproduced"
+    assert item_status([_rec("a", 90, 10, degenerate=True)])[0] == "degenerate"
+    # last-epoch rows and rows without a paper number do not decide
+    assert item_status([_rec("a", 90, 10, selection="last"), _rec("b", 80, 80.1)])[0] == "reproduced"
+    assert item_status([_rec("a", None, 0.5)])[0] == "ours only"
+    # groups: the ordering is judged within each group
+    g = [_rec("a", 90, 60, group="x"), _rec("b", 80, 50, group="x"), _rec("a", 90, 40, group="y"), _rec("b", 80, 50, group="y")]
+    assert item_status(g)[0] == "partly"
+
+
+def test_status_table_reads_results_and_not_run(tmp_path, monkeypatch):
+    from lossnotes.records import status_table
+
+    monkeypatch.setenv("LOSSNOTES_OUTPUT", str(tmp_path))
+    rec = Recorder("07_demo", quick=False, device="cpu")
+    rec.add(table="Table 2", row="CE", metric="accuracy", ours=90.0, paper=90.5, setting="subset", seeds=[0, 1, 2],
+            ci95=1.0, selection="best-val", lr=0.1)
+    rec.not_run(table="Table 9", reason="needs ImageNet")
+    rec.save()
+    df = status_table("07", root=tmp_path)
+    assert df[["paper item", "status"]].values.tolist() == [["Table 2", "reproduced"], ["Table 9", "not run here"]]
+    assert df["setting that differs"].tolist() == ["subset", "needs ImageNet"]
