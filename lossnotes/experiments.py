@@ -42,7 +42,8 @@ from . import paths
 from .train import predict, resolve_device, train
 
 __all__ = ["Protocol", "Arm", "RunResult", "Comparison", "run_comparison", "validation_split", "take",
-           "classification_scores", "degenerate_reasons", "interval", "stratified_positions", "fingerprint"]
+           "classification_scores", "degenerate_reasons", "interval", "stratified_positions", "fingerprint",
+           "format_interval", "results_table"]
 
 CACHE_VERSION = 1
 SELECTIONS = ("best-val", "last")
@@ -588,3 +589,42 @@ def run_comparison(arms: Mapping[str, Arm], train_data, test_data, *, epochs: in
     done.update({(r.arm, r.lr, r.seed): r for r in ran})
     final = [done[(n, chosen[n], s)] for n, s in pairs]
     return Comparison(arms, tuning, final, chosen, protocol, epochs)
+
+
+# ----------------------------------------------------------------------------------------- tables
+
+def format_interval(mean, ci95=None, digits: int = 2) -> str:
+    """``"91.23 ± 0.45"`` (mean ± 95 % half-width), ``"91.23 (1 seed)"`` without an interval, ``"-"`` for NaN."""
+    if mean is None or not math.isfinite(float(mean)):
+        return "-"
+    if ci95 is None or (isinstance(ci95, float) and math.isnan(ci95)):
+        return f"{mean:.{digits}f} (1 seed)"
+    return f"{mean:.{digits}f} ± {ci95:.{digits}f}"
+
+
+def results_table(comparison: Comparison, metric: str | None = None, *, scale: float = 1.0,
+                  paper: Mapping[str, float] | None = None, digits: int = 2):
+    """The table a chapter shows: arm | lr | paper | ours at best-val epoch | ours at last epoch | seeds | flags.
+
+    Ours is mean ± 95 % interval over the non-degenerate seeds (times ``scale``); ``paper`` maps arm -> the
+    paper's number (labelled as the paper's); degenerate runs are named in the last column.
+    """
+    import pandas as pd
+
+    metric = metric or comparison.protocol.metric
+    summ = comparison.summary([metric], scale=scale)
+    rows = []
+    for name in comparison.arms:
+        best = summ[(summ.arm == name) & (summ.selection == "best-val")].iloc[0]
+        last = summ[(summ.arm == name) & (summ.selection == "last")].iloc[0]
+        flags = [f"{sel}: {r.n_degenerate}/{len(r.seeds)} degenerate ({r.reasons})"
+                 for sel, r in (("best-val", best), ("last", last)) if r.n_degenerate]
+        rows.append({"arm": name, "lr": best.lr,
+                     "paper": None if paper is None else paper.get(name),
+                     "ours, best-val epoch": format_interval(best[metric], best[f"{metric} ci95"], digits),
+                     "ours, last epoch": format_interval(last[metric], last[f"{metric} ci95"], digits),
+                     "seeds": len(best.seeds), "degenerate runs": "; ".join(flags) or "none"})
+    df = pd.DataFrame(rows)
+    if paper is None:
+        df = df.drop(columns="paper")
+    return df

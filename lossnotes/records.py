@@ -22,7 +22,7 @@ from . import paths
 __all__ = [
     "Record", "RECORDS", "record", "Recorder", "describe_device", "load_records", "load_not_run",
     "scoreboard", "scoreboard_markdown", "write_scoreboard", "SCOREBOARD_COLUMNS",
-    "item_status", "status_table", "STATUSES", "RELATIVE_TOLERANCE",
+    "item_status", "status_table", "status_markdown", "STATUSES", "RELATIVE_TOLERANCE",
 ]
 
 MODES = ("quick", "full")
@@ -396,3 +396,11 @@ def status_table(chapter: str | None = None, root=None) -> pd.DataFrame:
             rows.append({"chapter": file.stem, "paper item": item["table"], "status": "not run here",
                          "paper vs ours": "", "setting that differs": item["reason"]})
     return pd.DataFrame(rows, columns=["chapter", "paper item", "status", "paper vs ours", "setting that differs"])
+
+
+def status_markdown(chapter: str, root=None) -> str:
+    """The chapter's reproduction-status table (committed full runs) as markdown, for the top of a notebook."""
+    df = status_table(chapter, root)
+    if not len(df):
+        return f"*No committed full-mode records for {chapter} yet: run it with `lossnotes run {chapter[:2]} --full`.*"
+    return scoreboard_markdown(df.drop(columns="chapter"))

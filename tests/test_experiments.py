@@ -230,3 +230,15 @@ def test_run_comparison_rejects_bad_arguments(cache):
         comp.model("CE", 5)
     with pytest.raises(ValueError, match="arm"):
         comp.model("nope")
+
+
+def test_results_table_shows_best_last_and_flags(cache):
+    arms = {"CE": E.Arm(linear_model, softmax_cross_entropy),
+            "constant": E.Arm(ConstantModel, softmax_cross_entropy, lr_grid=(0.1,))}
+    comp = _compare(E.Protocol(lr_grid=(0.1,), seeds=(0, 1), n_jobs=1), arms)
+    df = E.results_table(comp, scale=100, paper={"CE": 95.0})
+    assert list(df.columns) == ["arm", "lr", "paper", "ours, best-val epoch", "ours, last epoch", "seeds",
+                                "degenerate runs"]
+    assert "±" in df["ours, best-val epoch"].iloc[0] and df["degenerate runs"].iloc[0] == "none"
+    assert "2/2 degenerate" in df["degenerate runs"].iloc[1]
+    assert E.format_interval(91.234, None) == "91.23 (1 seed)" and E.format_interval(float("nan")) == "-"
