@@ -15,7 +15,8 @@ Sigmoid (Eq. 16-24, App. C.4), the same shape gives :math:`Q(z) = G(x) = \alpha 
 :math:`q = Q' = \alpha\,g(x)` (e.g. :math:`q = \alpha e^{x}` with :math:`Q = e^{x}`, Eq. C.11): see
 :meth:`Link.Q` and :meth:`Link.q`.
 
-Links that grow exponentially (exp, anti-exp, sinh, cosh) are **capped**: beyond :math:`|x| >` ``cap`` the
+Links that grow exponentially (exp, anti-exp, sinh, cosh) are **capped** (``0 < cap <=`` :data:`CAP_MAX`):
+beyond :math:`|x| >` ``cap`` the
 shape continues with its second-order Taylor expansion at the cap (``g`` linear, ``G`` quadratic), which keeps
 a monotone link monotone, a convex primitive convex, and every value finite (digest, Sec. 7 item 10).
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable
 
 import torch
@@ -37,11 +39,14 @@ def check_scalar(value, name, **bounds):
 
 __all__ = ["Link", "sigmoid_link", "identity_link", "exp_link", "anti_exp_link", "sinh_link", "cosh_link",
            "tanh_link", "smelu_link", "huber_link", "step_link", "sign_link", "power_link", "get_link",
-           "LINKS", "DEFAULT_CAP", "softplus"]
+           "LINKS", "DEFAULT_CAP", "CAP_MAX", "softplus"]
 
 #: Default cap on |x| for the exponential-type links: e^20 ~ 4.9e8, so the capped loss of a float32 logit
 #: of 1e4 is ~1e16, finite, and the uncapped region covers every range the chapter plots.
 DEFAULT_CAP = 20.0
+#: Largest cap: e^50 ~ 5e21, so the quadratic continuation at |x| = 1e4, e^cap (1 + d + d^2/2), stays within
+#: float32 (3.4e38); cap = 100 would overflow e^x itself near x = 89.
+CAP_MAX = 50.0
 
 
 def softplus(x: torch.Tensor) -> torch.Tensor:
@@ -54,6 +59,65 @@ def _log_cosh(x):
     """log(cosh x) without overflow: |x| + softplus(-2|x|) - log 2."""
     a = x.abs()
     return a + softplus(-2.0 * a) - math.log(2.0)
+
+
+# The shapes as module-level functions (functools.partial for parameters), no closures, so that a Link, and
+# a loss module holding one, can be pickled (torch.save, multiprocessing).
+
+def _sigmoid_dg(x):
+    return torch.sigmoid(x) * torch.sigmoid(-x)
+
+
+def _identity(x):
+    return x
+
+
+def _half_square(x):
+    return 0.5 * x * x
+
+
+def _neg_exp_neg(x):
+    return -torch.exp(-x)
+
+
+def _exp_neg(x):
+    return torch.exp(-x)
+
+
+def _anti_exp_inv(y):
+    return -torch.log(-y)
+
+
+def _tanh_dg(x):
+    return 1.0 - torch.tanh(x) ** 2
+
+
+def _huber_g(x, c):
+    return x.clamp(-c, c)
+
+
+def _huber_G(x, c):
+    return torch.where(x.abs() <= c, 0.5 * x * x, c * x.abs() - 0.5 * c * c)
+
+
+def _huber_dg(x, c):
+    return (x.abs() < c).to(x.dtype)
+
+
+def _step_g(x):
+    return (x >= 0).to(x.dtype)
+
+
+def _power_g(x, d, c):
+    return x.abs() ** d + c
+
+
+def _power_G(x, d, c):
+    return torch.sign(x) * x.abs() ** (d + 1) / (d + 1) + c * x
+
+
+def _power_dg(x, d, c):
+    return d * torch.sign(x) * x.abs() ** (d - 1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,7 +217,7 @@ def _common(alpha, beta):
 
 
 def _cap(cap):
-    return check_scalar(cap, "cap", low=0.0, low_open=True)
+    return check_scalar(cap, "cap", low=0.0, low_open=True, high=CAP_MAX)
 
 
 def sigmoid_link(alpha=1.0, beta=0.0) -> Link:
@@ -161,7 +225,7 @@ def sigmoid_link(alpha=1.0, beta=0.0) -> Link:
     sensitivity; :math:`\beta > 0`: high score; :math:`\beta < 0`: low score."""
     alpha, beta = _common(alpha, beta)
     return Link("sigmoid_link", alpha, beta, g=torch.sigmoid, G=softplus,
-                dg=lambda x: torch.sigmoid(x) * torch.sigmoid(-x), ginv=torch.logit,
+                dg=_sigmoid_dg, ginv=torch.logit,
                 params={"alpha": alpha, "beta": beta})
 
 
@@ -169,13 +233,13 @@ def identity_link(alpha=1.0, beta=0.0) -> Link:
     r"""Identity link :math:`h = x`, :math:`H = x^2/(2\alpha)`: the square loss :math:`\frac\alpha2(\hat s-s)^2`
     (Eq. 6; :math:`\beta` drops out of the loss). As a scaling, :math:`q = \alpha x`, :math:`Q = x^2/2` (H.2)."""
     alpha, beta = _common(alpha, beta)
-    return Link("identity_link", alpha, beta, g=lambda x: x, G=lambda x: 0.5 * x * x,
-                dg=torch.ones_like, ginv=lambda y: y, params={"alpha": alpha, "beta": beta})
+    return Link("identity_link", alpha, beta, g=_identity, G=_half_square,
+                dg=torch.ones_like, ginv=_identity, params={"alpha": alpha, "beta": beta})
 
 
 def exp_link(alpha=1.0, beta=0.0, cap=DEFAULT_CAP) -> Link:
     r"""Exponential link :math:`h = e^{x}`, :math:`H = e^{x}/\alpha` (Eq. 7): high-score sensitivity.
-    Capped above :math:`x >` ``cap``. As a scaling: :math:`q = \alpha e^x`, :math:`Q = e^x` (C.11)."""
+    Capped above :math:`x >` ``cap`` (``0 < cap <=`` :data:`CAP_MAX`). As a scaling: :math:`q = \alpha e^x`, :math:`Q = e^x` (C.11)."""
     alpha, beta = _common(alpha, beta)
     cap = _cap(cap)
     return Link("exp_link", alpha, beta, g=torch.exp, G=torch.exp, dg=torch.exp, ginv=torch.log,
@@ -187,8 +251,8 @@ def anti_exp_link(alpha=1.0, beta=0.0, cap=DEFAULT_CAP) -> Link:
     sensitivity. Capped below :math:`x < -` ``cap``."""
     alpha, beta = _common(alpha, beta)
     cap = _cap(cap)
-    return Link("anti_exp_link", alpha, beta, g=lambda x: -torch.exp(-x), G=lambda x: torch.exp(-x),
-                dg=lambda x: torch.exp(-x), ginv=lambda y: -torch.log(-y), cap_low=-cap,
+    return Link("anti_exp_link", alpha, beta, g=_neg_exp_neg, G=_exp_neg,
+                dg=_exp_neg, ginv=_anti_exp_inv, cap_low=-cap,
                 params={"alpha": alpha, "beta": beta, "cap": cap})
 
 
@@ -215,20 +279,20 @@ def tanh_link(alpha=1.0, beta=0.0) -> Link:
     r"""tanh link :math:`h = \tanh x`, :math:`H = \log\cosh(x)/\alpha` (Table H.1): odd, low-norm shape. As a
     scaling: :math:`q = \alpha\tanh x`, :math:`Q = \log\cosh x` ("SoftCosh", C.16-C.17)."""
     alpha, beta = _common(alpha, beta)
-    return Link("tanh_link", alpha, beta, g=torch.tanh, G=_log_cosh, dg=lambda x: 1.0 - torch.tanh(x) ** 2,
+    return Link("tanh_link", alpha, beta, g=torch.tanh, G=_log_cosh, dg=_tanh_dg,
                 ginv=torch.atanh, params={"alpha": alpha, "beta": beta})
 
 
-def _smelu_g(c):
-    return lambda x: ((x + c) / (2 * c)).clamp(0.0, 1.0)
+def _smelu_g(x, c):
+    return ((x + c) / (2 * c)).clamp(0.0, 1.0)
 
 
-def _smelu_G(c):
-    return lambda x: torch.where(x >= c, x, (x.clamp(-c, c) + c) ** 2 / (4 * c))
+def _smelu_G(x, c):
+    return torch.where(x >= c, x, (x.clamp(-c, c) + c) ** 2 / (4 * c))
 
 
-def _smelu_dg(c):
-    return lambda x: ((x > -c) & (x < c)).to(x.dtype) / (2 * c)
+def _smelu_dg(x, c):
+    return ((x > -c) & (x < c)).to(x.dtype) / (2 * c)
 
 
 def smelu_link(c=1.0, alpha=1.0, beta=0.0) -> Link:
@@ -237,7 +301,7 @@ def smelu_link(c=1.0, alpha=1.0, beta=0.0) -> Link:
     sensitivity, clips low scores (flat loss) and caps high ones."""
     c = check_scalar(c, "c", low=0.0, low_open=True)
     alpha, beta = _common(alpha, beta)
-    return Link("smelu_link", alpha, beta, g=_smelu_g(c), G=_smelu_G(c), dg=_smelu_dg(c),
+    return Link("smelu_link", alpha, beta, g=partial(_smelu_g, c=c), G=partial(_smelu_G, c=c), dg=partial(_smelu_dg, c=c),
                 params={"c": c, "alpha": alpha, "beta": beta})
 
 
@@ -247,16 +311,15 @@ def huber_link(c=1.0, alpha=1.0, beta=0.0) -> Link:
     exactly :math:`2c` times the SmeLU one."""
     c = check_scalar(c, "c", low=0.0, low_open=True)
     alpha, beta = _common(alpha, beta)
-    return Link("huber_link", alpha, beta, g=lambda x: x.clamp(-c, c),
-                G=lambda x: torch.where(x.abs() <= c, 0.5 * x * x, c * x.abs() - 0.5 * c * c),
-                dg=lambda x: (x.abs() < c).to(x.dtype), params={"c": c, "alpha": alpha, "beta": beta})
+    return Link("huber_link", alpha, beta, g=partial(_huber_g, c=c), G=partial(_huber_G, c=c),
+                dg=partial(_huber_dg, c=c), params={"c": c, "alpha": alpha, "beta": beta})
 
 
 def step_link(alpha=1.0, beta=0.0) -> Link:
     r"""Step link :math:`h = \mathbb 1[x \ge 0]`, :math:`H = \mathrm{ReLU}(x)/\alpha`: the matching loss is a
     hinge at 0 (D11a). As a scaling, :math:`Q = \mathrm{ReLU}` clips low scores (Sec. 5)."""
     alpha, beta = _common(alpha, beta)
-    return Link("step_link", alpha, beta, g=lambda x: (x >= 0).to(x.dtype), G=torch.relu,
+    return Link("step_link", alpha, beta, g=_step_g, G=torch.relu,
                 dg=torch.zeros_like, params={"alpha": alpha, "beta": beta})
 
 
@@ -274,9 +337,8 @@ def power_link(d=1.0, c=0.0, alpha=1.0, beta=0.0) -> Link:
     d = check_scalar(d, "d", low=1.0)
     c = check_scalar(c, "c", low=0.0)
     alpha, beta = _common(alpha, beta)
-    return Link("power_link", alpha, beta, g=lambda x: x.abs() ** d + c,
-                G=lambda x: torch.sign(x) * x.abs() ** (d + 1) / (d + 1) + c * x,
-                dg=lambda x: d * torch.sign(x) * x.abs() ** (d - 1), monotone=False,
+    return Link("power_link", alpha, beta, g=partial(_power_g, d=d, c=c), G=partial(_power_G, d=d, c=c),
+                dg=partial(_power_dg, d=d, c=c), monotone=False,
                 params={"d": d, "c": c, "alpha": alpha, "beta": beta})
 
 

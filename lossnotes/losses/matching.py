@@ -8,8 +8,15 @@ Scalar losses on ``(N, K)`` act per coordinate and sum over ``K`` (the decompose
 
 A link or scaling function is a :class:`lossnotes.links.Link` (or its short name, e.g. ``"exp"``). The
 target is a constant: no gradient flows into it.
+
+Precision: every loss here computes in float64 (float32 on MPS, which has no float64) and returns the input's
+compute dtype. The Bregman form :math:`H(\hat s) - H(s) - (\hat s - s)h(s)` subtracts numbers of size
+:math:`H(s)` to get a much smaller loss: at :math:`|s| \approx 10^3` float32 leaves nothing but rounding (off
+by 1000x, often negative); float64 keeps 1e-13 of :math:`H` and the loss correct well past the contract's 1e4.
 """
 from __future__ import annotations
+
+from functools import partial
 
 import torch
 
@@ -44,6 +51,18 @@ def check_scores(pred, target, *, ndim=(1, 2), pred_name: str = "pred", target_n
     return pred.to(dtype), target.detach().to(dtype)
 
 
+def _wide_dtype(x: torch.Tensor) -> torch.dtype:
+    return torch.float32 if x.device.type == "mps" else torch.float64
+
+
+def _scores(pred, target, *, ndim=(1, 2)):
+    """Checked ``(s_hat, s, out_dtype)``: both in float64 (see the module docstring), ``out_dtype`` the dtype
+    the result is returned in (the compute dtype of ``pred``)."""
+    s_hat, s = check_scores(pred, target, ndim=ndim)
+    wide = _wide_dtype(s_hat)
+    return s_hat.to(wide), s.to(wide), s_hat.dtype
+
+
 def _per_sample(elementwise: torch.Tensor) -> torch.Tensor:
     """(N,) stays; (N, K) is summed over K."""
     return elementwise if elementwise.dim() == 1 else elementwise.sum(1)
@@ -68,10 +87,10 @@ def matching_loss(pred, target, link, *, reduction="mean"):
         link: a non-decreasing :class:`lossnotes.links.Link` (e.g. ``sigmoid_link(alpha, beta)``) or its name.
         reduction: ``"mean"`` over samples, ``"sum"`` or ``"none"`` (``(N,)``).
     """
-    s_hat, s = check_scores(pred, target)
+    s_hat, s, out = _scores(pred, target)
     link = _links.get_link(link, "link", monotone=True)
     loss = link.H(s_hat) - link.H(s) - (s_hat - s) * link.h(s)
-    return reduce_loss(_per_sample(loss), reduction)
+    return reduce_loss(_per_sample(loss), reduction).to(out)
 
 
 def composite_sigmoid(pred, target, *, q="exp", gamma=1.0, reduction="mean"):
@@ -89,13 +108,13 @@ def composite_sigmoid(pred, target, *, q="exp", gamma=1.0, reduction="mean"):
             :math:`q = e^{z}`, high-score sensitivity), or a name.
         gamma: temperature :math:`\gamma > 0`.
     """
-    s_hat, s = check_scores(pred, target)
+    s_hat, s, out = _scores(pred, target)
     link = _links.get_link(q, "q")
     gamma = _gamma(gamma)
     Q_s = link.Q(s)
     loss = (gamma * _links.softplus(link.Q(s_hat) / gamma) - gamma * _links.softplus(Q_s / gamma)
             - (s_hat - s) * link.q(s) * torch.sigmoid(Q_s / gamma))
-    return reduce_loss(_per_sample(loss), reduction)
+    return reduce_loss(_per_sample(loss), reduction).to(out)
 
 
 def composite_probabilities(z, q="exp", *, gamma=1.0):
@@ -137,14 +156,14 @@ def composite_softmax(pred, target, *, q="exp", gamma=1.0, reduction="mean"):
         q: scaling function (a :class:`lossnotes.links.Link` or name; default ``"exp"``, :math:`q = e^z`).
         gamma: temperature :math:`\gamma > 0`.
     """
-    s_hat, s = check_scores(pred, target, ndim=2)
+    s_hat, s, out = _scores(pred, target, ndim=2)
     link = _links.get_link(q, "q")
     gamma = _gamma(gamma)
     Q_s = link.Q(s) / gamma
     p_s = torch.softmax(Q_s, dim=1)
     loss = (gamma * torch.logsumexp(link.Q(s_hat) / gamma, dim=1) - gamma * torch.logsumexp(Q_s, dim=1)
             - ((s_hat - s) * link.q(s) * p_s).sum(1))
-    return reduce_loss(loss, reduction)
+    return reduce_loss(loss, reduction).to(out)
 
 
 class Primitive:
@@ -161,18 +180,34 @@ class Primitive:
         return self.name
 
 
+def _softmax_H(z, alpha, beta, gamma):
+    return gamma * torch.logsumexp(alpha * (z - beta) / gamma, dim=-1)
+
+
+def _softmax_H_twin(row, alpha, beta, gamma):
+    import sympy as sp
+
+    return gamma * sp.log(sum(sp.exp(alpha * (v - beta) / gamma) for v in row))
+
+
+def _composite_H(z, link, gamma):
+    return gamma * torch.logsumexp(link.Q(z) / gamma, dim=-1)
+
+
+def _composite_H_twin(row, link, gamma):
+    import sympy as sp
+
+    sym = link.twin()
+    return gamma * sp.log(sum(sp.exp(sym.Q(v) / gamma) for v in row))
+
+
 def softmax_primitive(alpha=1.0, beta=0.0, gamma=1.0) -> Primitive:
     r"""Generalised Softmax primitive :math:`H = \gamma\log\sum_k e^{\alpha(z_k-\beta)/\gamma}` (E.8, :math:`\rho=1`)."""
     alpha = check_scalar(alpha, "alpha", low=0.0, low_open=True)
     beta = check_scalar(beta, "beta")
     gamma = _gamma(gamma)
-
-    def twin(row):
-        import sympy as sp
-
-        return gamma * sp.log(sum(sp.exp(alpha * (v - beta) / gamma) for v in row))
-
-    return Primitive(lambda z: gamma * torch.logsumexp(alpha * (z - beta) / gamma, dim=-1), twin,
+    kw = {"alpha": alpha, "beta": beta, "gamma": gamma}          # partials, not closures: picklable
+    return Primitive(partial(_softmax_H, **kw), partial(_softmax_H_twin, **kw),
                      f"softmax_primitive(alpha={alpha:g}, beta={beta:g}, gamma={gamma:g})")
 
 
@@ -180,14 +215,7 @@ def composite_primitive(q="exp", gamma=1.0) -> Primitive:
     r"""Composite-Softmax primitive :math:`H = \gamma\log\sum_k e^{Q(z_k)/\gamma}` (C.3)."""
     link = _links.get_link(q, "q")
     gamma = _gamma(gamma)
-
-    def twin(row):
-        import sympy as sp
-
-        sym = link.twin()
-        return gamma * sp.log(sum(sp.exp(sym.Q(v) / gamma) for v in row))
-
-    return Primitive(lambda z: gamma * torch.logsumexp(link.Q(z) / gamma, dim=-1), twin,
+    return Primitive(partial(_composite_H, link=link, gamma=gamma), partial(_composite_H_twin, link=link, gamma=gamma),
                      f"composite_primitive(q={link!r}, gamma={gamma:g})")
 
 
@@ -202,10 +230,12 @@ def bregman_loss(pred, target, *, primitive, reduction="mean"):
     :class:`Primitive` (e.g. :func:`softmax_primitive`, :func:`composite_primitive`) or any callable
     ``(N, K) -> (N,)`` that is convex (a non-convex one gives a loss that can be negative).
     """
-    s_hat, s = check_scores(pred, target, ndim=2)
+    s_hat, s, out = _scores(pred, target, ndim=2)
     if not callable(primitive):
         raise TypeError(f"primitive must be callable (N, K) -> (N,), got {type(primitive).__name__}")
-    with torch.enable_grad():
+    # h(s) by autograd, also under torch.no_grad() and torch.inference_mode() (s cloned outside inference mode
+    # is a normal tensor autograd can record)
+    with torch.inference_mode(False), torch.enable_grad():
         s_var = s.clone().requires_grad_(True)
         H_s = primitive(s_var)
         if H_s.shape != s.shape[:1]:
@@ -213,7 +243,7 @@ def bregman_loss(pred, target, *, primitive, reduction="mean"):
                              f"got {tuple(H_s.shape)}")
         (h_s,) = torch.autograd.grad(H_s.sum(), s_var)
     loss = primitive(s_hat) - H_s.detach() - ((s_hat - s) * h_s).sum(1)
-    return reduce_loss(loss, reduction)
+    return reduce_loss(loss, reduction).to(out)
 
 
 def sigmoid_ce(pred, target, *, alpha=1.0, beta=0.0, reduction="mean"):
@@ -224,11 +254,11 @@ def sigmoid_ce(pred, target, *, alpha=1.0, beta=0.0, reduction="mean"):
 
     Its gradient equals the sigmoid matching loss's, :math:`\sigma(\hat x) - \sigma(x_s)` (E.2); the two losses
     differ by a term constant in :math:`\hat s`. Per coordinate, summed over K for ``(N, K)``."""
-    s_hat, s = check_scores(pred, target)
+    s_hat, s, out = _scores(pred, target)
     link = _links.sigmoid_link(alpha, beta)
     x_hat = link.alpha * (s_hat - link.beta)
     loss = (_links.softplus(x_hat) - link.h(s) * x_hat) / link.alpha
-    return reduce_loss(_per_sample(loss), reduction)
+    return reduce_loss(_per_sample(loss), reduction).to(out)
 
 
 def composite_sigmoid_ce(pred, target, *, q="exp", reduction="mean"):
@@ -238,11 +268,11 @@ def composite_sigmoid_ce(pred, target, *, q="exp", reduction="mean"):
         L_{CE}(\hat s, s) = \mathrm{sp}(Q(\hat s)) - p(s)\,Q(\hat s)
 
     Gradient :math:`q(\hat s)[p(\hat s) - p(s)]` (E.4): neither the matching gradient nor convex in general."""
-    s_hat, s = check_scores(pred, target)
+    s_hat, s, out = _scores(pred, target)
     link = _links.get_link(q, "q")
     Q_hat = link.Q(s_hat)
     loss = _links.softplus(Q_hat) - torch.sigmoid(link.Q(s)) * Q_hat
-    return reduce_loss(_per_sample(loss), reduction)
+    return reduce_loss(_per_sample(loss), reduction).to(out)
 
 
 def composite_softmax_ce(pred, target, *, q="exp", reduction="mean"):
@@ -252,18 +282,18 @@ def composite_softmax_ce(pred, target, *, q="exp", reduction="mean"):
         L_{CE}(\hat{\mathbf s}, \mathbf s) = \log\sum_k e^{Q(\hat s_k)} - \sum_k p_k(\mathbf s)\,Q(\hat s_k)
 
     Gradient :math:`q(\hat s_k)[p_k(\hat{\mathbf s}) - p_k(\mathbf s)]` (E.6)."""
-    s_hat, s = check_scores(pred, target, ndim=2)
+    s_hat, s, out = _scores(pred, target, ndim=2)
     link = _links.get_link(q, "q")
     Q_hat = link.Q(s_hat)
     loss = torch.logsumexp(Q_hat, dim=1) - (torch.softmax(link.Q(s), dim=1) * Q_hat).sum(1)
-    return reduce_loss(loss, reduction)
+    return reduce_loss(loss, reduction).to(out)
 
 
 def _softmax_parts(pred, target, alpha, beta, gamma, rho):
     alpha = check_scalar(alpha, "alpha", low=0.0, low_open=True)
     beta = check_scalar(beta, "beta")
     gamma = _gamma(gamma)
-    s_hat, s = check_scores(pred, target, ndim=2)
+    s_hat, s, out = _scores(pred, target, ndim=2)
     log_rho = 0.0
     if rho is not None:
         if not isinstance(rho, torch.Tensor):
@@ -283,7 +313,7 @@ def _softmax_parts(pred, target, alpha, beta, gamma, rho):
         return gamma * torch.logsumexp(log_rho + alpha * (z - beta) / gamma, dim=1)
 
     p_s = torch.softmax(log_rho + alpha * (s - beta) / gamma, dim=1)
-    return s_hat, s, alpha, beta, H, p_s
+    return s_hat, s, alpha, beta, H, p_s, out
 
 
 def softmax_matching_loss(pred, target, *, alpha=1.0, beta=0.0, gamma=1.0, rho=None, reduction="mean"):
@@ -298,9 +328,9 @@ def softmax_matching_loss(pred, target, *, alpha=1.0, beta=0.0, gamma=1.0, rho=N
     :math:`\Delta_k = (\alpha^2/\gamma)\,p_k(1-p_k) \le \alpha^2/(4\gamma)` (App. E; :math:`h_k = \alpha p_k`).
     ``rho``: optional ``(K,)`` positive class priors :math:`\rho_k`.
     """
-    s_hat, s, alpha, _, H, p_s = _softmax_parts(pred, target, alpha, beta, gamma, rho)
+    s_hat, s, alpha, _, H, p_s, out = _softmax_parts(pred, target, alpha, beta, gamma, rho)
     loss = H(s_hat) - H(s) - alpha * ((s_hat - s) * p_s).sum(1)
-    return reduce_loss(loss, reduction)
+    return reduce_loss(loss, reduction).to(out)
 
 
 def softmax_score_ce(pred, target, *, alpha=1.0, beta=0.0, gamma=1.0, rho=None, reduction="mean"):
@@ -312,9 +342,9 @@ def softmax_score_ce(pred, target, *, alpha=1.0, beta=0.0, gamma=1.0, rho=None, 
     With
     :math:`\alpha = \gamma = \rho_k = 1, \beta = 0` it is the usual CE against the soft target
     :math:`\mathrm{softmax}(\mathbf s)` (distillation at temperature 1)."""
-    s_hat, _, alpha, beta, H, p_s = _softmax_parts(pred, target, alpha, beta, gamma, rho)
+    s_hat, _, alpha, beta, H, p_s, out = _softmax_parts(pred, target, alpha, beta, gamma, rho)
     loss = H(s_hat) - alpha * ((s_hat - beta) * p_s).sum(1)
-    return reduce_loss(loss, reduction)
+    return reduce_loss(loss, reduction).to(out)
 
 
 WEIGHT_BY = ("target", "pred", "both")
@@ -329,7 +359,7 @@ def reweighted_square(pred, target, *, weight_by="target", kappa=0.5, delta=0.5,
 
     The paper's setting: :math:`\kappa = \delta = 0.5`, :math:`s_{\min} = -3`; no 1/2 factor. Only ``"target"``
     is convex in :math:`\hat s`; the weight is negative below :math:`s_{\min} - \delta` (as printed)."""
-    s_hat, s = check_scores(pred, target)
+    s_hat, s, out = _scores(pred, target)
     check_choice(weight_by, "weight_by", WEIGHT_BY)
     kappa = check_scalar(kappa, "kappa", low=0.0, low_open=True)
     delta = check_scalar(delta, "delta")
@@ -340,7 +370,7 @@ def reweighted_square(pred, target, *, weight_by="target", kappa=0.5, delta=0.5,
 
     square = (s_hat - s) ** 2
     weight = {"target": lambda: w(s), "pred": lambda: w(s_hat), "both": lambda: w(s) * w(s_hat)}[weight_by]()
-    return reduce_loss(_per_sample(weight * square), reduction)
+    return reduce_loss(_per_sample(weight * square), reduction).to(out)
 
 
 def _register():
