@@ -14,7 +14,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 __all__ = ["accuracy", "f1", "confusion", "per_class_accuracy", "verification", "top_k_agreement", "top_k_overlap",
-           "rank_relevance", "ndcg_at_k", "topk_mse"]
+           "rank_relevance", "ndcg_at_k", "topk_mse", "centred_mse"]
 
 
 def _as_numpy(a, name):
@@ -237,7 +237,21 @@ def ndcg_at_k(scores, relevance, k: int = 3) -> float:
     k = _check_k(k, s.shape[1], s.shape[1])
     if (rel < 0).any():
         raise ValueError(f"relevance must be non-negative, got a minimum of {rel.min():g}")
-    return float(skm.ndcg_score(rel, s, k=k))
+    # Rows without tied scores (almost every row of real-valued logits) in closed form, the rest by scikit-learn,
+    # whose tie handling (average gain over a tie group) is the definition; both agree where there are no ties.
+    ordered = np.sort(s, axis=1)
+    tied = (np.diff(ordered, axis=1) == 0).any(axis=1)
+    total = 0.0
+    if (~tied).any():
+        s0, rel0 = s[~tied], rel[~tied]
+        discount = 1.0 / np.log2(np.arange(2, k + 2))
+        top = np.argsort(-s0, axis=1)[:, :k]
+        dcg = (np.take_along_axis(rel0, top, axis=1) * discount).sum(1)
+        idcg = (-np.sort(-rel0, axis=1)[:, :k] * discount).sum(1)
+        total += float(np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1.0), 0.0).sum())
+    if tied.any():
+        total += float(skm.ndcg_score(rel[tied], s[tied], k=k)) * int(tied.sum())
+    return total / len(s)
 
 
 def topk_mse(student_scores, teacher_scores, k: int = 3) -> tuple[float, float]:
@@ -261,3 +275,23 @@ def topk_mse(student_scores, teacher_scores, k: int = 3) -> tuple[float, float]:
     sq = (s - t) ** 2
     top = _top_k_mask(t, k)
     return float(sq[top].mean()), float(sq[~top].mean())
+
+
+def centred_mse(student_scores, teacher_scores, k: int | None = None):
+    r"""Mean squared error of the **row-centred** scores (each row minus its own mean), for shift-invariant losses.
+
+    .. math:: \mathrm{cMSE} = \frac{1}{NK}\sum_n\sum_j \bigl[(\hat s_{nj} - \bar{\hat s}_n) - (s_{nj} - \bar s_n)\bigr]^2,
+        \qquad \bar{\mathbf s}_n = \tfrac1K\textstyle\sum_j s_{nj}
+
+    Softmax probabilities do not change when a constant is added to a row of scores, so a student trained through a
+    softmax (distillation CE) can match the teacher's probabilities exactly and still sit at any offset: the raw
+    :func:`topk_mse` charges it for that offset, the centred error does not. ``k=None`` returns one float (all
+    classes); with ``k`` it returns ``(mse_top, mse_rest)`` of the centred scores on the teacher's top-``k`` classes
+    and on the rest, as :func:`topk_mse` (centring does not change the teacher's top-``k`` set).
+    """
+    s, t = _score_pair(student_scores, teacher_scores, "student_scores", "teacher_scores")
+    s = s - s.mean(axis=1, keepdims=True)
+    t = t - t.mean(axis=1, keepdims=True)
+    if k is None:
+        return float(((s - t) ** 2).mean())
+    return topk_mse(s, t, k)

@@ -154,3 +154,36 @@ def test_tiny_distillation_end_to_end():
         assert mse_top < 0.25 * before[name][0], name
         assert ndcg > max(before[name][1], 0.8), name
         assert top_k_agreement(s1, t_logits, 1) > 0.7, name
+
+
+def test_ndcg_closed_form_equals_scikit_learn_with_and_without_ties():
+    from sklearn.metrics import ndcg_score
+
+    rng = np.random.default_rng(3)
+    t = rng.normal(size=(300, 10))
+    s = rng.normal(size=(300, 10))
+    s[:40] = np.round(s[:40])                       # ties in some rows: those go through scikit-learn
+    for k in (1, 3, 10):
+        rel = rank_relevance(t, k)
+        assert ndcg_at_k(s, rel, k) == pytest.approx(float(ndcg_score(rel, s, k=k)), abs=1e-12)
+    rel = rank_relevance(t, 3)
+    rel[:5] = 0.0                                   # all-irrelevant rows score 0, as in scikit-learn
+    assert ndcg_at_k(s, rel, 3) == pytest.approx(float(ndcg_score(rel, s, k=3)), abs=1e-12)
+    assert ndcg_at_k(s[:1], rel[:1], 3) == 0.0
+
+
+def test_centred_mse_ignores_row_shifts():
+    from lossnotes.metrics import centred_mse
+
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=(20, 5))
+    shifted = t + rng.normal(size=(20, 1)) * 10     # a different constant per row
+    assert centred_mse(shifted, t) == pytest.approx(0.0, abs=1e-20)
+    assert topk_mse(shifted, t, 2)[0] > 1.0
+    assert centred_mse(shifted, t, 2) == pytest.approx((0.0, 0.0), abs=1e-20)
+    s = np.zeros((1, 4))
+    tt = np.array([[3.0, 1.0, 0.0, 0.0]])           # centred: (2, 0, -1, -1)
+    assert centred_mse(s, tt) == pytest.approx((4 + 0 + 1 + 1) / 4)
+    assert centred_mse(s, tt, 1) == pytest.approx((4.0, 2 / 3))
+    with pytest.raises(ValueError, match="same"):
+        centred_mse(np.zeros((2, 3)), np.zeros((2, 4)))
