@@ -182,8 +182,12 @@ class Recorder:
             if n_bad == len(r["seeds"]):
                 flag = f"all {n_bad} seeds degenerate ({reasons}); the mean is over them"
             note = flag if note is None else f"{note}; {flag}"
-        return self.add(table=table, row=row, metric=metric, ours=r[key], paper=paper, ours_std=r.get(f"{key} std"),
-                        ci95=r.get(f"{key} ci95"), setting=setting, seeds=list(r["seeds"]), note=note,
+        def spread(name):  # pandas turns a missing spread (one seed) into NaN next to numbers
+            v = r.get(name)
+            return None if v is None or (isinstance(v, numbers.Real) and math.isnan(v)) else v
+
+        return self.add(table=table, row=row, metric=metric, ours=r[key], paper=paper, ours_std=spread(f"{key} std"),
+                        ci95=spread(f"{key} ci95"), setting=setting, seeds=list(r["seeds"]), note=note,
                         selection=r["selection"], lr=float(r["lr"]), degenerate=bool(r["degenerate"]), group=group)
 
     def not_run(self, *, table, reason) -> None:
