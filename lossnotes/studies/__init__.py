@@ -1,0 +1,4 @@
+"""Code that serves one chapter's study and nothing else (see DESIGN.md, "Inside the package").
+
+Once a second chapter needs something here, it moves to the module of its concern.
+"""
