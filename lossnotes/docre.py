@@ -50,7 +50,9 @@ REDOCRED_STATS = {"relations": 96, "entities_per_doc": 19.4, "pairs_per_doc": 39
 class PairData:
     """Entity pairs as samples: ``x`` pair inputs (model-specific; None for JSON data without features),
     ``y`` float32 multi-hot ``(N, C)`` (column 0 = TH), ``doc`` and ``head``/``tail`` indices, ``in_train``
-    bool ``(N, C)`` marking gold facts also in the training set (the "Ign" set; all False for train)."""
+    bool ``(N, C)`` marking gold facts also in the training set (the "Ign" set; all False for train);
+    ``teacher``: float32 ``(N, C)`` logits of the generator itself where there is one (the surrogate: its
+    noise-free teacher score minus the relation's threshold, TH column 0), else None (see :func:`oracle_scores`)."""
 
     x: torch.Tensor | None
     y: torch.Tensor
@@ -60,6 +62,7 @@ class PairData:
     in_train: torch.Tensor
     relations: list = field(default_factory=list)
     name: str = ""
+    teacher: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -218,7 +221,8 @@ def make_docre_surrogate(num_docs=None, *, num_relations: int = 96, mean_entitie
     ``correlated_every``-th relation's teacher is correlated with the previous one (multi-label pairs such
     as "country" / "located in"). The model sees per-document noisy features
     :math:`x_e = M a_e + \sigma\xi` (``feature_dim``, ``feature_noise``): ``x`` is ``(N, 2, feature_dim)``
-    (subject, object).
+    (subject, object). ``teacher`` holds the noise-free teacher score minus the relation's threshold (column
+    0 = 0): thresholded at 0 it is the best a model can do given ``context_noise`` (:func:`oracle_scores`).
     """
     num_docs = dict(num_docs or {"train": REDOCRED_STATS["docs_train"], "dev": REDOCRED_STATS["docs_dev"]})
     if not num_docs or any((not isinstance(v, int)) or v < 1 for v in num_docs.values()):
@@ -237,15 +241,16 @@ def make_docre_surrogate(num_docs=None, *, num_relations: int = 96, mean_entitie
     thresholds = None
     out, seen_facts = {}, set()
     for split, n_docs in num_docs.items():
-        xs, scores, dd, hh, tt, ids = [], [], [], [], [], []
+        xs, scores, cleans, dd, hh, tt, ids = [], [], [], [], [], [], []
         for di in range(n_docs):
             n = max(3, int(rng.poisson(mean_entities)))
             ents = rng.choice(pool_size, size=n, replace=False, p=popularity)
             feats = latents[ents] @ mix.T + feature_noise * rng.standard_normal((n, feature_dim))
             h, t = np.where(~np.eye(n, dtype=bool))
             a_h, a_t = latents[ents[h]], latents[ents[t]]
-            sc = np.einsum("pi,rij,pj->pr", a_h, u, a_t) + context_noise * rng.standard_normal((len(h), num_relations))
-            xs.append(np.stack([feats[h], feats[t]], 1)), scores.append(sc)
+            clean = np.einsum("pi,rij,pj->pr", a_h, u, a_t)
+            sc = clean + context_noise * rng.standard_normal((len(h), num_relations))
+            xs.append(np.stack([feats[h], feats[t]], 1)), scores.append(sc), cleans.append(clean)
             dd.append(np.full(len(h), di)), hh.append(h), tt.append(t), ids.append(np.stack([ents[h], ents[t]], 1))
         sc = np.concatenate(scores)
         if thresholds is None:
@@ -254,6 +259,8 @@ def make_docre_surrogate(num_docs=None, *, num_relations: int = 96, mean_entitie
         y = np.zeros((len(sc), num_relations + 1), dtype=np.float32)
         y[:, 1:] = pos
         y[:, 0] = ~pos.any(1)
+        teacher = np.zeros_like(y)
+        teacher[:, 1:] = np.concatenate(cleans) - thresholds
         ids = np.concatenate(ids)
         in_train = np.zeros_like(y, dtype=bool)
         if seen_facts:
@@ -265,7 +272,8 @@ def make_docre_surrogate(num_docs=None, *, num_relations: int = 96, mean_entitie
             x=torch.from_numpy(np.concatenate(xs).astype(np.float32)), y=torch.from_numpy(y),
             doc=torch.from_numpy(np.concatenate(dd)), head=torch.from_numpy(np.concatenate(hh)),
             tail=torch.from_numpy(np.concatenate(tt)), in_train=torch.from_numpy(in_train),
-            relations=["TH"] + [f"R{r + 1}" for r in range(num_relations)], name=f"docre-surrogate-{split}")
+            relations=["TH"] + [f"R{r + 1}" for r in range(num_relations)], name=f"docre-surrogate-{split}",
+            teacher=torch.from_numpy(teacher))
     return out
 
 
@@ -456,3 +464,82 @@ def run_loss(loss_name: str, train_data: PairData, eval_data: PairData, model: n
     patterns = error_patterns(logits, pred, eval_data.y)
     return {"scores": docre_scores(pred, eval_data.y, eval_data.in_train), "patterns": patterns,
             "stats": pattern_statistics(patterns), "logits": logits, "pred": pred, "history": history}
+
+
+# ---------------------------------------------------------------------------------- the experiment protocol
+
+def threshold_loss(logits, target, *, name: str, variant: str = "paper", **hyper_parameters):
+    """The registered thresholding loss ``name`` (``variant`` "paper" or "official") as a picklable
+    ``loss_fn(logits, target)`` for :class:`lossnotes.experiments.Arm` (bind it with ``functools.partial``)."""
+    from .registry import get
+
+    hp = dict(hyper_parameters)
+    if variant != "paper":
+        hp["variant"] = variant
+    return get(name).fn(logits, target, **hp)
+
+
+def loss_arm(name: str, make_model, *, variant: str = "paper", lr_grid=None, batch_size: int = 256,
+             **hyper_parameters):
+    """An :class:`lossnotes.experiments.Arm` training ``make_model()`` with the thresholding loss ``name``
+    (Adam, ``batch_size``); the arm's cache key holds the loss, variant and hyper-parameters."""
+    import functools
+
+    from .experiments import Arm
+
+    return Arm(make_model=make_model,
+               loss_fn=functools.partial(threshold_loss, name=name, variant=variant, **hyper_parameters),
+               train_kwargs={"optimizer": "adam", "batch_size": batch_size}, lr_grid=lr_grid,
+               key={"loss": name, "variant": variant, **hyper_parameters})
+
+
+def prediction_scores(logits, data: PairData, *, rule: str = "threshold", top_k: int | None = 4) -> dict:
+    """Everything the chapter's tables read off one set of logits on ``data``: :func:`docre_scores`, the
+    :func:`error_patterns` counts and :func:`pattern_statistics`, ``n_pred_pos`` (predicted relation facts;
+    0 means the model predicts nothing), ``n_gold`` (gold facts) and ``pos_below_th`` (% of gold facts whose
+    score is not above :math:`s_{TH}`, the quantity of Figure 1b/1c).
+
+    ``rule``: ``"threshold"`` (:func:`lossnotes.losses.threshold_predict`, the rule of every paper-form loss
+    and of the official forms except Balanced Softmax) or ``"zero"`` (official Balanced Softmax)."""
+    from .losses import threshold_predict, zero_threshold_predict
+
+    if rule not in ("threshold", "zero"):
+        raise ValueError(f"rule must be 'threshold' or 'zero', got {rule!r}")
+    z = torch.as_tensor(logits).detach().float().cpu()
+    pred = (threshold_predict if rule == "threshold" else zero_threshold_predict)(z, top_k=top_k)
+    gold = data.y > 0
+    counts = error_patterns(z, pred, data.y)
+    gap = (z[:, 1:] - z[:, :1])[gold[:, 1:]]
+    return {**docre_scores(pred, data.y, data.in_train), **counts, **pattern_statistics(counts),
+            "n_pred_pos": int(pred[:, 1:].sum()), "n_gold": int(gold[:, 1:].sum()),
+            "pos_below_th": 100 * float((gap <= 0).float().mean()) if len(gap) else float("nan"),
+            "finite": float(torch.isfinite(z).all())}
+
+
+def docre_evaluator(model: nn.Module, data: PairData, device="cpu", *, rule: str = "threshold",
+                    top_k: int | None = 4) -> dict:
+    """The evaluator :func:`lossnotes.experiments.run_comparison` calls for the multi-label task:
+    :func:`prediction_scores` of ``model``'s logits on ``data`` (selection metric ``"f1"``, micro F1 in %)."""
+    from .train import predict
+
+    return prediction_scores(predict(model, data, device=device), data, rule=rule, top_k=top_k)
+
+
+def oracle_scores(data: PairData, *, top_k: int | None = 4) -> dict:
+    """The generator's own teacher thresholded (:attr:`PairData.teacher`): what a model that learned the
+    teacher exactly would score given the label noise; :func:`prediction_scores` of the teacher logits."""
+    if data.teacher is None:
+        raise ValueError(f"{data.name or 'data'} has no teacher scores (only the surrogate has them)")
+    return prediction_scores(data.teacher, data, top_k=top_k)
+
+
+def pair_model(in_features: int, num_classes: int, hidden: int) -> nn.Module:
+    """:class:`PairBilinear` (a picklable model factory for the protocol: ``functools.partial(pair_model, ...)``)."""
+    return PairBilinear(in_features, num_classes, hidden=hidden)
+
+
+def tile_model(in_features: int, hidden: int, num_classes: int = 11) -> nn.Module:
+    """The tiles' MLP (one hidden layer of ``hidden`` units; picklable factory for the protocol)."""
+    from .models import MLP
+
+    return MLP(in_features, hidden=(hidden,), num_classes=num_classes)
