@@ -156,3 +156,80 @@ def test_metrics_reject_bad_shapes():
     with pytest.raises(ValueError, match="pred"):
         docre_scores(torch.full((3, 4), 2), torch.zeros(3, 4))
     assert np.isfinite(docre_scores(torch.zeros(2, 3), torch.zeros(2, 3))["f1"])
+
+
+# ---------------------------------------------------------------------------------- the protocol's pieces
+
+def test_surrogate_teacher_is_the_oracle():
+    data = make_docre_surrogate({"train": 30, "dev": 10}, seed=3)
+    for split in ("train", "dev"):
+        d = data[split]
+        assert d.teacher is not None and d.teacher.shape == d.y.shape and bool((d.teacher[:, 0] == 0).all())
+        # the labels are the teacher plus noise above 0: the teacher's sign agrees with most labels
+        agree = ((d.teacher[:, 1:] > 0) == (d.y[:, 1:] > 0)).float().mean()
+        assert agree > 0.99
+        o = docre.oracle_scores(d)
+        assert o["f1"] > 80 and o["n_pred_pos"] > 0
+        # its misses are ranked first but fell below the threshold: the paper's FN_CRK regime
+        assert o["FN_CRK"] >= o["FN_IRK"]
+    # the teacher follows take()/validation_split
+    from lossnotes.experiments import validation_split
+
+    fit, val = validation_split(data["train"], 0.2, seed=0)
+    assert fit.teacher.shape[0] == len(fit) and val.teacher.shape[0] == len(val)
+    with pytest.raises(ValueError, match="teacher"):
+        docre.oracle_scores(docre.PairData(x=None, y=data["dev"].y, doc=data["dev"].doc, head=data["dev"].head,
+                                           tail=data["dev"].tail, in_train=data["dev"].in_train))
+
+
+def test_prediction_scores_counts_and_predicts_nothing():
+    y = torch.tensor([[0, 1, 0, 1], [1, 0, 0, 0], [0, 0, 1, 0]], dtype=torch.float32)
+    d = docre.PairData(x=None, y=y, doc=torch.zeros(3, dtype=torch.long), head=torch.zeros(3, dtype=torch.long),
+                       tail=torch.ones(3, dtype=torch.long), in_train=torch.zeros(3, 4, dtype=torch.bool))
+    nothing = torch.tensor([[5.0, 1, 0, 2], [5, 0, 0, 0], [5, 0, 1, 0]])
+    s = docre.prediction_scores(nothing, d)
+    assert s["n_pred_pos"] == 0 and s["n_gold"] == 3 and s["f1"] == 0 and s["pos_below_th"] == 100
+    assert s["FN_CRK"] == 2 and s["FN_IRK"] == 0 and s["FN/F"] == 100          # both ranked right, below TH
+    perfect = torch.tensor([[0.0, 1, -1, 2], [5, 0.5, 0, 0], [0, -1, 1, -1]])
+    s = docre.prediction_scores(perfect, d)
+    assert s["f1"] == 100 and s["n_pred_pos"] == 3 and s["TP"] == 2 and s["TN"] == 1 and s["pos_below_th"] == 0
+    assert docre.prediction_scores(perfect, d, rule="zero")["n_pred_pos"] == 4   # s_r > 0, whatever TH says
+    with pytest.raises(ValueError, match="rule"):
+        docre.prediction_scores(perfect, d, rule="top")
+
+
+def test_loss_arm_pickles_and_is_the_registered_loss():
+    import functools
+    import pickle
+
+    from lossnotes import losses as L
+
+    make = functools.partial(docre.pair_model, 6, 4, 8)
+    arm = docre.loss_arm("hinge_abl", make, variant="official")
+    arm2 = pickle.loads(pickle.dumps(arm))
+    z = torch.randn(5, 4)
+    t = torch.tensor([[0, 1, 0, 0], [1, 0, 0, 0], [0, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=torch.float32)
+    assert torch.allclose(arm2.loss_fn(z, t), L.hinge_abl(z, t, variant="official"))
+    assert torch.allclose(docre.loss_arm("atl", make).loss_fn(z, t), L.atl(z, t))
+    assert arm.key == {"loss": "hinge_abl", "variant": "official"} and arm.train_kwargs["optimizer"] == "adam"
+    assert isinstance(arm2.make_model(), PairBilinear)
+
+
+def test_docre_evaluator_under_run_comparison():
+    """A tiny comparison on the surrogate: the evaluator's F1 selects, a model that predicts nothing is flagged."""
+    import functools
+
+    from lossnotes import experiments as E
+
+    data = make_docre_surrogate({"train": 6, "dev": 3}, seed=0)
+    make = functools.partial(docre.pair_model, data["train"].x.shape[2], data["train"].num_classes, 8)
+    arms = {"atl": docre.loss_arm("atl", make, lr_grid=(1e-4,))}
+    comp = E.run_comparison(arms, data["train"], data["dev"], epochs=1, evaluator=docre.docre_evaluator,
+                            protocol=E.Protocol(lr_grid=(1e-4,), seeds=(0,), metric="f1", n_jobs=1, cache=False),
+                            device="cpu", progress=False)
+    run = comp.final[0]
+    assert {"f1", "ign_f1", "n_pred_pos", "FN_CRK/FN"} <= set(run.test[0])
+    if run.val[0]["n_pred_pos"] == 0:
+        assert "predicts nothing" in comp.reasons(run, "best-val")
+    summ = comp.summary(["f1", "n_pred_pos"])
+    assert list(summ.selection) == ["best-val", "last"] and summ.lr.iloc[0] == 1e-4
