@@ -117,3 +117,167 @@ class MarginNet(nn.Module):
             if self.training:
                 self.iteration += 1
         return self.fn(self._features.float(), self.weight.float(), target, **hp)
+
+
+# ------------------------------------------------------------------------------------ the protocol's pieces
+#
+# The experiment protocol (lossnotes.experiments.Arm) takes a model factory and a loss function separately and
+# pickles both to its worker processes. MarginNet's loss reads the features of the model's last forward pass, so
+# the two must share the model: MarginRecipe makes the model and remembers it, and its loss delegates to it.
+# (Bound methods of one recipe travel in one pickle, so they still share it in a worker.)
+
+class MarginRecipe:
+    """A picklable ``(make_model, loss_fn)`` pair for :class:`lossnotes.experiments.Arm` built on :class:`MarginNet`.
+
+    ``MarginRecipe(loss, **kwargs)``: :meth:`make_model` builds ``MarginNet(loss, **kwargs)`` (and remembers it);
+    :meth:`loss_fn` is that model's :meth:`MarginNet.loss`. :meth:`arm` returns the :class:`Arm`, keyed in the
+    protocol's cache by the loss name and every keyword.
+    """
+
+    def __init__(self, loss: str, **kwargs):
+        if loss not in HEADS:
+            raise ValueError(f"loss must be one of {sorted(HEADS)}, got {loss!r}")
+        MarginNet(loss, **{**kwargs, "feature_dim": kwargs.get("feature_dim", 2)})   # reject bad arguments now
+        self.loss, self.kwargs, self._model = loss, dict(kwargs), None
+
+    def make_model(self) -> MarginNet:
+        self._model = MarginNet(self.loss, **self.kwargs)
+        return self._model
+
+    def loss_fn(self, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self._model is None:
+            raise RuntimeError("MarginRecipe.loss_fn needs make_model() to have been called first")
+        return self._model.loss(outputs, target)
+
+    def key(self) -> dict:
+        return {"loss": self.loss, **{k: repr(v) for k, v in sorted(self.kwargs.items())}}
+
+    def arm(self, **arm_kwargs):
+        from .experiments import Arm
+
+        return Arm(make_model=self.make_model, loss_fn=self.loss_fn, key=self.key(), **arm_kwargs)
+
+    def __getstate__(self):
+        return {"loss": self.loss, "kwargs": self.kwargs, "_model": None}
+
+    def __repr__(self) -> str:
+        return f"MarginRecipe({self.loss!r}, {', '.join(f'{k}={v!r}' for k, v in self.kwargs.items())})"
+
+
+@torch.no_grad()
+def embed(model: nn.Module, data, device="cpu", batch_size: int = 1024) -> torch.Tensor:
+    """The feature-layer outputs (``model.forward_features``) of ``data.x`` (or a tensor), on the CPU."""
+    x = data.x if hasattr(data, "x") else torch.as_tensor(data)
+    was = model.training
+    model.eval()
+    dev = next(model.parameters()).device if device in (None, "auto") else torch.device(device)
+    model.to(dev)
+    out = torch.cat([model.forward_features(x[i:i + batch_size].to(dev)).float().cpu()
+                     for i in range(0, len(x), batch_size)]) if len(x) else torch.zeros(0, 0)
+    model.train(was)
+    return out
+
+
+def margin_scores(model: nn.Module, data, device="cpu", *, far: float = 1e-3, max_pairs: int = 200_000) -> dict:
+    """The protocol's evaluator for chapter 02: :func:`lossnotes.experiments.classification_scores` (``acc``,
+    ``top_share``, ``majority``, ``finite``) plus verification by the cosine of the features
+    (:func:`lossnotes.metrics.verification`): ``roc_auc`` and ``tar`` (true-accept rate at false-accept rate
+    ``far``; ``max_pairs`` pairs drawn with seed 0). Non-finite features give NaN for both."""
+    from .experiments import classification_scores
+    from .metrics import verification
+
+    out = classification_scores(model, data, device)
+    feats = embed(model, data, device)
+    if len(feats) > 1 and torch.isfinite(feats).all() and len(torch.unique(torch.as_tensor(data.y))) > 1:
+        v = verification(feats, data.y, far=far, max_pairs=max_pairs, seed=0)
+        out.update(roc_auc=v["roc_auc"], tar=v["tar_at_far"])
+    else:
+        out.update(roc_auc=float("nan"), tar=float("nan"))
+    return out
+
+
+# ------------------------------------------------------------------------------------ lower bounds on the scale
+
+def _check_bound_args(num_classes, p, margin=0.0):
+    import numbers
+
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 3:
+        raise ValueError(f"num_classes must be an int >= 3, got {num_classes!r}")
+    if not (isinstance(p, numbers.Real) and 1.0 / num_classes < p < 1):
+        raise ValueError(f"p must lie in (1/num_classes, 1), got {p!r}")
+    if not (isinstance(margin, numbers.Real) and 0 <= margin < 1):
+        raise ValueError(f"margin must lie in [0, 1), got {margin!r}")
+
+
+def scale_lower_bound(num_classes: int, p: float = 0.9, margin: float = 0.0) -> float:
+    r"""The smallest scale ``s`` at which normalised softmax can give the target class probability ``p``
+    (NormFace, Wang et al. 2017, Prop. 2; CosFace, Wang et al. 2018, Eq. 8), here with an additive margin on the
+    target cosine (``margin`` = CosFace's m; 0 for NormFace):
+
+    .. math:: s \ge \frac{\log\frac{(C-1)\,p}{1-p}}{1 - m + \frac{1}{C-1}}
+              \quad(m = 0:\ \tfrac{C-1}{C}\log\tfrac{(C-1)p}{1-p})
+
+    from a sample whose target cosine is 1 and whose other cosines are as small as ``C`` unit weights allow
+    (their mean is at least :math:`-1/(C-1)`, reached by a regular simplex, which needs ``d >= C - 1``)."""
+    import math
+
+    _check_bound_args(num_classes, p, margin)
+    c = num_classes
+    return math.log((c - 1) * p / (1 - p)) / (1 - margin + 1 / (c - 1))
+
+
+def l2_alpha_lower_bound(num_classes: int, p: float = 0.9) -> float:
+    r"""Ranjan et al. 2017 (L2-constrained softmax), the lower bound on the feature norm :math:`\alpha` for a
+    target probability ``p`` with ``C`` classes: :math:`\alpha_{low} = \log\frac{p\,(C-2)}{1-p}`."""
+    import math
+
+    _check_bound_args(num_classes, p)
+    return math.log(p * (num_classes - 2) / (1 - p))
+
+
+def planar_scale_lower_bound(num_classes: int, p: float = 0.9, margin: float = 0.0, kind: str = "cosface") -> float:
+    r"""The same bound for **2-D features**: ``C`` unit weights evenly spaced on the circle (the best a plane
+    allows), a sample on its class's weight (target cosine 1, less the margin), the others at
+    :math:`\cos(2\pi k/C)`. ``kind="cosface"``: target logit :math:`s(1-m)`; ``"arcface"``: :math:`s\cos m`.
+    Returns the smallest ``s`` with target probability ``p``, or ``inf`` when no ``s`` reaches it (the margin
+    leaves the target logit below a neighbour's: :math:`1 - m \le \cos(2\pi/C)`)."""
+    import math
+
+    from scipy.optimize import brentq
+
+    _check_bound_args(num_classes, p, margin)
+    if kind not in ("cosface", "arcface"):
+        raise ValueError(f"kind must be 'cosface' or 'arcface', got {kind!r}")
+    target = 1 - margin if kind == "cosface" else math.cos(margin)
+    others = [math.cos(2 * math.pi * k / num_classes) for k in range(1, num_classes)]
+    if target <= max(others):
+        return math.inf
+
+    def gap(log_s):
+        s = math.exp(log_s)
+        # log p(s) - log p, with p(s) = 1 / (1 + sum_k exp(s (c_k - target)))
+        return -math.log1p(sum(math.exp(s * (o - target)) for o in others)) - math.log(p)
+
+    return math.exp(brentq(gap, math.log(1e-6), math.log(1e6)))
+
+
+def prose_records(recorder, table: str, *, metric: str | None = None, selection: str | None = "best-val"):
+    """The records a chapter's prose quotes for ``table``, and where they come from.
+
+    In full mode: this run's records (what the committed ``results/`` file will hold). In quick mode: the committed
+    full run's records of ``table`` when ``results/<chapter>.json`` has them, else this run's (labelled so).
+    Returns ``({row: Record}, source)``, filtered to ``metric`` and ``selection`` (``None``: any)."""
+    from . import paths
+    from .records import load_records
+
+    def pick(recs):
+        return {r.row: r for r in recs if r.table == table and (metric is None or r.metric == metric)
+                and (selection is None or r.selection == selection)}
+
+    if recorder.quick:
+        path = paths.repo_root() / "results" / f"{recorder.chapter}.json"
+        committed = pick(load_records(path)) if path.exists() else {}
+        if committed:
+            return committed, "the committed full run"
+        return pick(recorder.records), "this quick run (no committed full-run records for this table yet)"
+    return pick(recorder.records), "this full run"

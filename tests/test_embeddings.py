@@ -68,3 +68,56 @@ def test_bad_arguments():
     model = MarginNet("sphereface", num_classes=3, width=2, image_size=8)
     with pytest.raises(RuntimeError, match="features"):
         model.loss(torch.zeros(2, 3), torch.tensor([0, 1]))
+
+
+# ------------------------------------------------------------------------------------ protocol pieces, bounds
+
+def test_margin_recipe_pickles_and_runs_under_the_protocol(tmp_path, monkeypatch):
+    import pickle
+
+    from lossnotes import experiments as E
+    from lossnotes.embeddings import MarginRecipe, margin_scores
+
+    monkeypatch.setattr(E, "_cache_dir", lambda: tmp_path / "cache")
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(60) % 3
+    x = torch.randn(60, 1, 8, 8, generator=g) + y.view(-1, 1, 1, 1).float()
+    data = TensorData(x, y)
+    recipe = MarginRecipe("sphereface", num_classes=3, feature_dim=2, width=2, image_size=8, m=2, anneal={})
+    arm = recipe.arm()
+    clone = pickle.loads(pickle.dumps(arm))
+    model = clone.make_model()
+    out = model(x[:5])
+    assert torch.isfinite(clone.loss_fn(out, y[:5]))
+    assert clone.loss_fn.__self__ is clone.make_model.__self__, "one pickle keeps the shared recipe"
+    recipe.make_model()
+    assert pickle.loads(pickle.dumps(recipe))._model is None, "a pickled recipe does not carry a trained model"
+    arms = {"softmax": MarginRecipe("softmax", num_classes=3, width=2, image_size=8).arm(), "sphereface": arm}
+    cmp_ = E.run_comparison(arms, data, data, epochs=2, protocol=E.Protocol(lr_grid=(1e-2,), seeds=(0, 1), n_jobs=2),
+                            train_kwargs={"batch_size": 16, "optimizer": "adam"}, evaluator=margin_scores, progress=False)
+    summ = cmp_.summary(["acc", "roc_auc", "tar"])
+    assert set(summ.arm) == {"softmax", "sphereface"} and summ["roc_auc"].between(0, 1).all()
+    assert isinstance(cmp_.model("sphereface", 1), MarginNet)
+
+
+def test_scale_bounds():
+    import math
+
+    from lossnotes.embeddings import l2_alpha_lower_bound, planar_scale_lower_bound, scale_lower_bound
+
+    for c, p in ((10, 0.9), (100, 0.99), (10575, 0.9)):
+        s = scale_lower_bound(c, p)
+        assert math.isclose(s, (c - 1) / c * math.log((c - 1) * p / (1 - p)))
+        # the simplex sample reaches exactly p at that s: target cosine 1, the others -1/(C-1)
+        got = 1 / (1 + (c - 1) * math.exp(-s * c / (c - 1)))
+        assert math.isclose(got, p, rel_tol=1e-12)
+        assert math.isclose(l2_alpha_lower_bound(c, p), math.log(p * (c - 2) / (1 - p)))
+    assert scale_lower_bound(10, 0.9, margin=0.35) > scale_lower_bound(10, 0.9)
+    # on a circle the bound is larger than the simplex's, and a margin past 1 - cos(36 deg) is unreachable
+    assert planar_scale_lower_bound(10, 0.9) > scale_lower_bound(10, 0.9)
+    assert planar_scale_lower_bound(10, 0.9, margin=0.35) == math.inf
+    assert math.isfinite(planar_scale_lower_bound(10, 0.9, margin=0.1))
+    assert math.isfinite(planar_scale_lower_bound(10, 0.9, margin=0.5, kind="arcface"))
+    for bad in ((2, 0.9), (10, 0.05), (10, 1.0)):
+        with pytest.raises(ValueError):
+            scale_lower_bound(*bad)
