@@ -23,6 +23,7 @@ selection, ``.runs()`` one row per run, ``.curves()`` per-epoch metrics, ``.mode
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -564,6 +565,32 @@ def run_comparison(arms: Mapping[str, Arm], train_data, test_data, *, epochs: in
                 "train_kwargs": train_kwargs, "evaluator": evaluator, "metric": protocol.metric,
                 "higher": protocol.higher_is_better, "device": dev}
 
+    with _process_group(dev):
+        return _run(arms, protocol, task, epochs, dev, tag, progress)
+
+
+@contextlib.contextmanager
+def _process_group(dev: str):
+    """Under torchrun, one process group for all runs (the trainer would otherwise create and destroy one per
+    run, and a second rendezvous on the same store hangs)."""
+    import torch.distributed as dist
+
+    created = False
+    if _world_size() > 1 and dist.is_available() and not dist.is_initialized():
+        if dev.startswith("cuda"):
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend="nccl" if dev.startswith("cuda") else "gloo")
+        created = True
+    try:
+        yield
+    finally:
+        if created:
+            dist.barrier()
+            dist.destroy_process_group()
+
+
+def _run(arms, protocol, task, epochs, dev, tag, progress) -> Comparison:
+    """Tune the lr of every arm on validation, then train the seeds at the chosen lrs (``task`` builds a run)."""
     tune_seeds = protocol.seeds[: protocol.tune_seeds]
     grids = {n: tuple(float(v) for v in (a.lr_grid if a.lr_grid is not None else protocol.lr_grid)) for n, a in arms.items()}
     tune_tasks = [task(n, lr, s) for n in arms for lr in grids[n] for s in tune_seeds if len(grids[n]) > 1]

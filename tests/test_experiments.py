@@ -242,3 +242,26 @@ def test_results_table_shows_best_last_and_flags(cache):
     assert "±" in df["ours, best-val epoch"].iloc[0] and df["degenerate runs"].iloc[0] == "none"
     assert "2/2 degenerate" in df["degenerate runs"].iloc[1]
     assert E.format_interval(91.234, None) == "91.23 (1 seed)" and E.format_interval(float("nan")) == "-"
+
+
+@pytest.mark.slow
+def test_protocol_under_torchrun_matches_one_process(tmp_path):
+    """The protocol on the trainer's DDP path (2 gloo processes) chooses the same lr and scores as one process."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
+    script = str(root / "tests" / "ddp_train_script.py")
+    one, two = tmp_path / "one.pt", tmp_path / "two.pt"
+    for cmd in ([sys.executable, script, str(one), "--protocol"],
+                [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                 script, str(two), "--protocol"]):
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    a, b = torch.load(one), torch.load(two)
+    assert (a["world"], b["world"]) == (1, 2)
+    assert a["lr"] == b["lr"]
+    np.testing.assert_allclose(b["acc"], a["acc"], atol=1e-6)
