@@ -127,3 +127,10 @@ def test_run_study_chooses_value_and_lr_on_validation_and_reuses_the_first_seed(
     text = D.discussion_markdown(rec.records, table="T", diff_table="Tdiff", teacher_table="teacher")
     assert "| (e) composite, q = sigmoid |" in text and "Against (a) CE, temperature T" in text
     assert "nan" not in text.lower()
+
+
+def test_discussion_of_records_that_predate_the_protocol():
+    rec = Recorder("04_test", quick=True, device="cpu")
+    rec.add(table="T", row="(a) softmax CE (E.11)", metric="top-1 agreement", ours=0.9, setting="old", seeds=[0])
+    text = D.discussion_markdown(rec.records, table="T", diff_table="Tdiff", teacher_table="teacher")
+    assert "predate" in text

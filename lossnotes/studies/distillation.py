@@ -446,9 +446,14 @@ def discussion_markdown(records, *, table: str, diff_table: str, teacher_table: 
     recs = [r for r in records if r.table in (table, diff_table, teacher_table)]
     if not recs:
         return "*No distillation records in this file.*"
-    main = [r for r in recs if r.table == table]
+    main = [r for r in recs if r.table == table and r.selection is not None]
     get = {(r.row, r.metric, r.selection): r for r in main}
-    losses = list(dict.fromkeys(r.row for r in main))
+    needed = [(METRICS[m], sel) for m in ("agree1", "acc", "ndcg3") for sel in ("best-val", "last")]
+    losses = [n for n in dict.fromkeys(r.row for r in main) if all((n, *k) in get for k in needed)]
+    if not losses:
+        return ("*The records in this file predate the experiment protocol (no best-validation and last-epoch "
+                "numbers per loss): run the chapter in full mode to regenerate them.*")
+    main = [r for r in main if r.row in losses]
     lab = METRICS
     teacher = next((r for r in recs if r.table == teacher_table), None)
     setting = main[0].setting
