@@ -302,3 +302,206 @@ def test_registered_defaults_must_match_the_signature():
     with pytest.raises(ValueError, match="defaults"):
         register(LossSpec(name="bad_defaults", fn=L.lgl_inr, twin=symbolic.lgl_inr, family="x", paper="p",
                           equation="e", defaults={"beta": 2.0}))
+
+
+# ---- the contract at the edges: what training code passes in ----------------------------------------
+
+CLASS_SPECS = [s for s in SPECS if s.target_kind == "class"]
+
+
+def _kw(spec, inputs, hp=None):
+    """Required plus given hyper-parameters, lists of weights as tensors."""
+    return _hp(_twin_params(spec, inputs, hp or {}), inputs[0])
+
+
+@pytest.mark.parametrize("spec", CLASS_SPECS, ids=[s.name for s in CLASS_SPECS])
+def test_every_integer_label_dtype_gives_the_int64_result(spec):
+    inputs, target = spec.sample_inputs(N, C, seed=20, dtype=torch.float32)
+    inputs = tuple(x.requires_grad_(True) for x in as_inputs(inputs))
+    kw = _kw(spec, inputs)
+    ref = spec.fn(*inputs, target, **kw, reduction="none")
+    for dtype in (torch.int32, torch.int16, torch.int8, torch.uint8):
+        got = spec.fn(*inputs, target.to(dtype), **kw, reduction="none")
+        torch.testing.assert_close(got, ref, msg=f"{spec.name} with {dtype} labels")
+        assert all(torch.isfinite(g).all() for g in torch.autograd.grad(got.sum(), inputs))
+
+
+def _autocast_agrees(spec, device, dtype):
+    inputs, target = spec.sample_inputs(16, C, seed=21, dtype=torch.float32, device=device)
+    inputs = tuple(x.requires_grad_(True) for x in as_inputs(inputs))
+    kw = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in _kw(spec, inputs).items()}
+    ref = spec.fn(*inputs, target, **kw)
+    with torch.autocast(device, dtype=dtype):
+        got = spec.fn(*inputs, target, **kw)
+    grads = torch.autograd.grad(got, inputs)
+    assert torch.isfinite(got) and all(torch.isfinite(g).all() for g in grads)
+    assert math.isclose(float(got), float(ref), rel_tol=5e-2, abs_tol=5e-2), f"{spec.name}: {got} vs {ref}"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_works_inside_autocast_bf16_cpu(spec):
+    _autocast_agrees(spec, "cpu", torch.bfloat16)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_works_inside_autocast_fp16_cuda(spec):
+    _autocast_agrees(spec, "cuda", torch.float16)
+
+
+@pytest.mark.parametrize("spec,hp", CASES, ids=CASE_IDS)
+def test_inference_mode_equals_no_grad(spec, hp):
+    inputs, target = spec.sample_inputs(N, C, seed=22, dtype=torch.float32)
+    inputs = as_inputs(inputs)
+    kw = _kw(spec, inputs, hp)
+    with torch.no_grad():
+        ref = spec.fn(*inputs, target, **kw, reduction="none")
+    with torch.inference_mode():
+        got = spec.fn(*inputs, target, **kw, reduction="none")
+    torch.testing.assert_close(got, ref, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("spec,hp", CASES, ids=CASE_IDS)
+def test_module_form_pickles(spec, hp):
+    """torch.save of a model holding the loss, and multiprocessing data-parallel, pickle the module."""
+    import pickle
+
+    inputs, target = spec.sample_inputs(N, C, seed=23)
+    inputs = as_inputs(inputs)
+    module = getattr(L, module_class(spec.fn).__name__)(**_kw(spec, inputs, hp), reduction="none")
+    clone = pickle.loads(pickle.dumps(module))
+    torch.testing.assert_close(clone(*inputs, target), module(*inputs, target), rtol=0, atol=0)
+
+
+def _real_hyper_parameters(spec):
+    """Keyword hyper-parameters with a real-number default (not bools), by name."""
+    import inspect
+
+    params = inspect.signature(spec.fn).parameters.values()
+    return {p.name: p.default for p in params if p.name != "reduction" and p.kind == p.KEYWORD_ONLY
+            and isinstance(p.default, (int, float)) and not isinstance(p.default, bool)}
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_hyper_parameters_beyond_float32_are_rejected_by_name(spec):
+    """Finite values float32 cannot hold (1e39; 10**30 for an integer such as L-Softmax's m; a class weight of
+    1e38, whose products overflow) are a ValueError naming the argument; 1e-45 is either one too, or gives a
+    finite loss and gradient."""
+    import inspect
+
+    inputs, target = spec.sample_inputs(N, C, seed=24, dtype=torch.float32)
+    inputs = tuple(x.requires_grad_(True) for x in as_inputs(inputs))
+    base = _kw(spec, inputs)
+    for name, default in _real_hyper_parameters(spec).items():
+        huge = [1e39, -1e39] + ([10 ** 30] if isinstance(default, int) else [])
+        for value in huge:
+            with pytest.raises(ValueError, match=name):
+                spec.fn(*inputs, target, **{**base, name: value})
+        try:
+            loss = spec.fn(*inputs, target, **{**base, name: 1e-45})
+        except ValueError as exc:
+            assert name in str(exc), f"{spec.name}: {name}=1e-45 rejected without naming it: {exc}"
+        else:
+            grads = torch.autograd.grad(loss, inputs)
+            assert torch.isfinite(loss) and all(torch.isfinite(g).all() for g in grads), f"{spec.name} {name}=1e-45"
+    if "class_weight" in inspect.signature(spec.fn).parameters:
+        with pytest.raises(ValueError, match="class_weight"):
+            spec.fn(*inputs, target, **{**base, "class_weight": torch.full((C,), 1e38)})
+
+
+def test_link_hyper_parameters_are_bounded():
+    from lossnotes import links
+
+    for name, make in links.LINKS.items():
+        with pytest.raises(ValueError, match="alpha"):
+            make(alpha=1e39)
+        with pytest.raises(ValueError, match="alpha"):
+            make(alpha=1e-45)
+    for make in (links.exp_link, links.anti_exp_link, links.sinh_link, links.cosh_link):
+        with pytest.raises(ValueError, match="cap"):
+            make(cap=100.0)                       # e^x overflows float32 near x = 89
+        link = make(cap=links.CAP_MAX)
+        z = torch.tensor([-1e4, -90.0, 0.0, 90.0, 1e4], requires_grad=True)
+        for value in (link.h(z), link.H(z)):
+            assert torch.isfinite(value).all() and torch.isfinite(torch.autograd.grad(value.sum(), z)[0]).all()
+
+
+SCORE_SPECS = [s for s in SPECS if s.target_kind == "score"]
+
+
+@pytest.mark.parametrize("spec,hp", [(s, hp) for s in SCORE_SPECS for hp in s.test_params],
+                         ids=[c for (s, _), c in zip(CASES, CASE_IDS) if s.target_kind == "score"])
+def test_matching_losses_are_accurate_at_large_scores_in_float32(spec, hp):
+    """At |score| ~ 1e3 (inside the +-1e4 contract) the float32 loss equals the float64 one of the same inputs:
+    H(s_hat) - H(s) - (s_hat - s) h(s) must not cancel to rounding."""
+    g = torch.Generator().manual_seed(25)
+    target = (1e3 * torch.randn(8, C, generator=g)).float()
+    pred = target + torch.randn(8, C, generator=g)
+    pred[:4] = -target[:4]                                            # far from the target, too
+    kw = _kw(spec, (pred,), hp)
+    got = spec.fn(pred, target, **kw, reduction="none")
+    ref = spec.fn(pred.double(), target.double(), **_kw(spec, (pred.double(),), hp), reduction="none")
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got.double(), ref, rtol=1e-5, atol=1e-6, msg=f"{spec.name} {hp}")
+
+
+def test_unchecked_is_per_thread():
+    """A thread inside unchecked() does not turn off the checks of another thread."""
+    import threading
+
+    from lossnotes.losses.validation import value_checks_enabled
+
+    inside, done, seen = threading.Event(), threading.Event(), []
+
+    def other():
+        with L.unchecked():
+            seen.append(value_checks_enabled())
+            inside.set()
+            done.wait(60)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        assert inside.wait(60)
+        assert seen == [False] and value_checks_enabled()
+        for spec in SPECS:
+            inputs, target = spec.sample_inputs(N, C, seed=26, dtype=torch.float32)
+            inputs = as_inputs(inputs)
+            bad = inputs[0].clone()
+            bad[0, 0] = float("nan")
+            with pytest.raises(ValueError, match="NaN"):
+                spec.call((bad,) + inputs[1:], target)
+    finally:
+        done.set()
+        thread.join()
+
+
+class _LargestTensor(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the largest tensor any op creates (forward and backward)."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest, self.op = 0, None
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in (out if isinstance(out, (tuple, list)) else (out,)):
+            if isinstance(t, torch.Tensor) and t.numel() > self.largest:
+                self.largest, self.op = t.numel(), func
+        return out
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_memory_with_many_classes_and_a_small_batch_is_what_the_batch_needs(spec):
+    """N = 4, C = 4096: no tensor larger than a few times the inputs and the (N, C) logits; a (C, C) table
+    (16.8M elements; 10 GB at C = 50000) fails this."""
+    n, c = 4, 4096
+    inputs, target = spec.sample_inputs(n, c, seed=27, dtype=torch.float32)
+    inputs = tuple(x.requires_grad_(True) for x in as_inputs(inputs))
+    kw = _kw(spec, inputs)
+    with _LargestTensor() as mode:
+        loss = spec.fn(*inputs, target, **kw)
+        grads = torch.autograd.grad(loss, inputs)
+    assert torch.isfinite(loss) and all(torch.isfinite(g).all() for g in grads)
+    bound = 8 * max(n * c, sum(x.numel() for x in inputs))
+    assert mode.largest <= bound, f"{spec.name}: {mode.op} made a tensor of {mode.largest} elements (bound {bound})"
