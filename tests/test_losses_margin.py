@@ -233,3 +233,22 @@ def test_marginnet_anneal_steps_lambda_in_training_only():
         MarginNet("arcface", anneal={})
     with pytest.raises(TypeError):
         MarginNet("sphereface", anneal={"bogus": 1.0})
+
+
+def test_public_angular_helpers_validate_their_inputs():
+    from lossnotes.losses import arcface_target, cosine_logits, lsoftmax_psi
+
+    with pytest.raises(ValueError, match="weight"):
+        cosine_logits(torch.randn(3, 4), torch.randn(5, 3))
+    with pytest.raises(TypeError, match="features"):
+        cosine_logits([[1.0]], torch.randn(5, 3))
+    cos = torch.rand(6) * 2 - 1
+    for m in (0, 2.5, 10 ** 30):
+        with pytest.raises(ValueError, match="m"):
+            lsoftmax_psi(cos, m)
+    with pytest.raises(TypeError, match="cos"):
+        lsoftmax_psi(cos.long(), 2)
+    with pytest.raises(ValueError, match="m"):
+        arcface_target(cos, 4.0)
+    with pytest.raises(TypeError, match="easy_margin"):
+        arcface_target(cos, 0.5, easy_margin=1)

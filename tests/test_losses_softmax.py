@@ -107,3 +107,25 @@ def test_half_precision_inputs_return_float32_like_autocast():
     z, y = _batch()
     assert softmax_cross_entropy(z.half(), y).dtype == torch.float32
     assert lgl_inr(z.bfloat16(), y).dtype == torch.float32
+
+
+def test_lgl_inr_weights_validates_its_inputs():
+    z = torch.randn(4, 3)
+    with pytest.raises(ValueError, match="target"):
+        lgl_inr_weights(z, torch.tensor([0, 1, 2, 3]))             # label 3 with C = 3 (was a (4, 3) table)
+    with pytest.raises(ValueError, match="beta"):
+        lgl_inr_weights(z, torch.tensor([0, 1, 2, 1]), beta=-1.0)
+    with pytest.raises(TypeError, match="logits"):
+        lgl_inr_weights(z.long(), torch.tensor([0, 1, 2, 1]))
+
+
+def test_lgl_inr_weights_table_matches_the_loss_rows():
+    """The public (C, C) table and the loss's (K, C) rows of the batch's classes are the same weights."""
+    from lossnotes.losses.softmax import _inr_weights
+
+    z, t = torch.randn(7, 6, dtype=torch.float64), torch.tensor([0, 2, 2, 5, 0, 3, 5])
+    classes, _, _, rows = _inr_weights(z, t, 1.5)
+    full = lgl_inr_weights(z, t, beta=1.5)
+    torch.testing.assert_close(full[classes], rows)
+    assert full[[1, 4]].abs().sum() == 0                           # absent classes: weight 0
+    torch.testing.assert_close(full.sum(0), torch.ones(6, dtype=torch.float64))

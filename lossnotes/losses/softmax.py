@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from .reduction import reduce_loss
 from .validation import (check_choice, check_class_target, check_class_weight, check_logits,
-                         check_scalar, compute_dtype)
+                         check_reduction, check_scalar, compute_dtype)
 
 __all__ = ["softmax_cross_entropy", "logistic_ova", "lgl_inr", "lgl_inr_weights"]
 
@@ -28,7 +28,8 @@ def softmax_cross_entropy(logits, target, *, class_weight=None, label_smoothing=
                  + \frac{\varepsilon}{C}\sum_j w_j\,\bigl(-\log \mathrm{softmax}(z_i)_j\bigr)
 
     Li et al. 2020, Eq. (1) with the softmax link; the weighted form is their class re-weighting with
-    ``class_weight`` = :math:`\lambda`. Same value as ``torch.nn.functional.cross_entropy``.
+    ``class_weight`` = :math:`\lambda`. Same value as ``torch.nn.functional.cross_entropy``, whose fused kernel
+    computes it.
 
     Args:
         logits: ``(N, C)`` floating point.
@@ -43,14 +44,11 @@ def softmax_cross_entropy(logits, target, *, class_weight=None, label_smoothing=
     eps = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     z = logits.to(compute_dtype(logits))
     w = check_class_weight(class_weight, c, like=z)
-    logp = F.log_softmax(z, dim=1)
-    nll = -logp.gather(1, target[:, None]).squeeze(1)
-    if w is not None:
-        nll = nll * w[target]
-    per_sample = (1.0 - eps) * nll if eps else nll
-    if eps:
-        smooth = -(logp * w).sum(1) if w is not None else -logp.sum(1)
-        per_sample = per_sample + (eps / c) * smooth
+    check_reduction(reduction)
+    # torch's fused kernel computes exactly this formula (weights and smoothing included)
+    if w is None and reduction != "none":
+        return F.cross_entropy(z, target, label_smoothing=eps, reduction=reduction)
+    per_sample = F.cross_entropy(z, target, weight=w, label_smoothing=eps, reduction="none")
     return reduce_loss(per_sample, reduction, denominator=_weighted_mean_denominator(w, target))
 
 
