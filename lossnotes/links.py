@@ -16,9 +16,9 @@ Sigmoid (Eq. 16-24, App. C.4), the same shape gives :math:`Q(z) = G(x) = \alpha 
 :meth:`Link.Q` and :meth:`Link.q`.
 
 Links that grow exponentially (exp, anti-exp, sinh, cosh) are **capped** (``0 < cap <=`` :data:`CAP_MAX`):
-beyond :math:`|x| >` ``cap`` the
-shape continues with its second-order Taylor expansion at the cap (``g`` linear, ``G`` quadratic), which keeps
-a monotone link monotone, a convex primitive convex, and every value finite (digest, Sec. 7 item 10).
+beyond :math:`|x| >` ``cap`` the shape continues with its second-order Taylor expansion at the cap (``g``
+linear, ``G`` quadratic), which keeps a monotone link monotone, a convex primitive convex, and every value
+finite (digest, Sec. 7 item 10).
 
 Every link has a SymPy twin (:meth:`Link.twin`, from :mod:`lossnotes.symbolic.links`).
 """

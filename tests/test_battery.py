@@ -3,6 +3,10 @@
 Twin agreement (value and gradient), gradcheck, the bad-input matrix, extreme logits in fp32/fp16/bf16,
 module == function, reduction consistency, and PSD Hessians where the paper claims convexity.
 
+The contract at the edges (what training code passes in): labels of every integer dtype, autocast, inference
+mode, pickling the module form, hyper-parameters beyond float32's range, float32 accuracy of the score losses
+at |score| ~ 1e3, unchecked() per thread, and memory with many classes and a small batch.
+
 A loss takes one or more float inputs before ``target`` (``spec.inputs``: logits, or features and weight, or
 cosines); every check runs on all of them. Cosines are bounded, so their "extreme" values are exactly +-1.
 """

@@ -17,6 +17,9 @@ limit is the square root of float32's largest value (1.8e19), so that a hyper-pa
 same size stays finite in float32, the narrowest dtype the losses compute in (float16/bfloat16 inputs are
 computed in float32). ``s = 1e39``, ``gamma = 1e-45`` or ``class_weight = 1e38`` are a ``ValueError`` naming
 the argument instead of a NaN loss.
+
+Masked classes: a -inf logit is rejected like any inf while the checks run; under :func:`unchecked` the
+softmax family gives a finite loss for -inf in non-target classes, the thresholding family not yet (NaN).
 """
 from __future__ import annotations
 
