@@ -121,3 +121,24 @@ def test_scale_bounds():
     for bad in ((2, 0.9), (10, 0.05), (10, 1.0)):
         with pytest.raises(ValueError):
             scale_lower_bound(*bad)
+
+
+def test_prose_records_prefer_this_full_run(tmp_path, monkeypatch):
+    from lossnotes import paths
+    from lossnotes.embeddings import prose_records
+    from lossnotes.records import Recorder
+
+    monkeypatch.setattr(paths, "repo_root", lambda: tmp_path)
+    for quick in (False, True):
+        rec = Recorder("99_test", quick=quick, device="cpu")
+        rec.add(table="t", row="a", metric="acc", ours=0.5, setting="s", seeds=[0], selection="best-val", lr=0.1)
+        rec.add(table="t", row="a", metric="acc", ours=0.4, setting="s", seeds=[0], selection="last", lr=0.1)
+        got, source = prose_records(rec, "t", metric="acc")
+        assert got["a"].ours == 0.5 and ("full" in source if not quick else "quick" in source)
+    (tmp_path / "results").mkdir()
+    full = Recorder("99_test", quick=False, device="cpu")
+    full.add(table="t", row="a", metric="acc", ours=0.9, setting="s", seeds=[0], selection="best-val", lr=0.1)
+    (tmp_path / "results" / "99_test.json").write_text(
+        __import__("json").dumps({"records": [__import__("dataclasses").asdict(r) for r in full.records]}))
+    got, source = prose_records(rec, "t", metric="acc")
+    assert got["a"].ours == 0.9 and source == "the committed full run"
