@@ -281,3 +281,15 @@ def prose_records(recorder, table: str, *, metric: str | None = None, selection:
             return committed, "the committed full run"
         return pick(recorder.records), "this quick run (no committed full-run records for this table yet)"
     return pick(recorder.records), "this full run"
+
+
+def fmt_record(rec, digits: int = 3) -> str:
+    """A record's number as the prose quotes it: mean ± 95 % half-width ("-" for a missing record)."""
+    from .experiments import format_interval
+
+    return "-" if rec is None else format_interval(rec.ours, rec.ci95, digits)
+
+
+def clearly_above(a, b) -> bool:
+    """``a``'s 95 % interval lies wholly above ``b``'s (a record without an interval counts as its mean)."""
+    return a.ours - (a.ci95 or 0.0) > b.ours + (b.ci95 or 0.0)
