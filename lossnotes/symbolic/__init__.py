@@ -20,3 +20,9 @@ from .matching import (bregman_loss, composite_sigmoid, composite_sigmoid_ce, co
                        softmax_score_ce)
 
 __all__ += list(_matching.__all__) + ["links"]
+from . import robust as _robust
+from .robust import (OfficialTemperedLogPartition, TemperedLogPartition, active_passive,  # noqa: F401
+                     bi_tempered_logistic, comp_sum, exp_t, generalized_ce, ldr_kl, log_t, mae_loss, normalized_ce,
+                     normalized_focal, reverse_ce, symmetric_ce, taylor_ce, tempered_probabilities)
+
+__all__ += list(_robust.__all__)
