@@ -525,6 +525,15 @@ class Comparison:
         net.load_state_dict(run.best_state if which == "best-val" else run.last_state)
         return net.eval()
 
+    def lr_at_edge(self, arm: str) -> str | None:
+        """``"top"`` or ``"bottom"`` when ``arm``'s chosen lr is the largest or smallest of a grid of 3 or more
+        values (the best lr may lie outside the grid: widen it), else ``None``."""
+        grid = sorted({r.lr for r in self.tuning if r.arm == arm})
+        if len(grid) < 3:
+            return None
+        lr = self.chosen_lr[arm]
+        return "top" if lr == grid[-1] else "bottom" if lr == grid[0] else None
+
     def seconds(self) -> float:
         """Training time of all runs that were not read from the cache."""
         return float(sum(r.seconds for r in self.tuning + self.final if not r.cached))
@@ -633,6 +642,8 @@ def results_table(comparison: Comparison, metric: str | None = None, *, scale: f
                   paper: Mapping[str, float] | None = None, digits: int = 2):
     """The table a chapter shows: arm | lr | paper | ours at best-val epoch | ours at last epoch | seeds | flags.
 
+    The lr says "(top of grid)" / "(bottom of grid)" when the choice sits at an end of a grid of 3 or more.
+
     Ours is mean ± 95 % interval over the non-degenerate seeds (times ``scale``); ``paper`` maps arm -> the
     paper's number (labelled as the paper's); degenerate runs are named in the last column.
     """
@@ -646,7 +657,8 @@ def results_table(comparison: Comparison, metric: str | None = None, *, scale: f
         last = summ[(summ.arm == name) & (summ.selection == "last")].iloc[0]
         flags = [f"{sel}: {r.n_degenerate}/{len(r.seeds)} degenerate ({r.reasons})"
                  for sel, r in (("best-val", best), ("last", last)) if r.n_degenerate]
-        rows.append({"arm": name, "lr": best.lr,
+        edge = comparison.lr_at_edge(name)
+        rows.append({"arm": name, "lr": f"{best.lr:g}" + (f" ({edge} of grid)" if edge else ""),
                      "paper": None if paper is None else paper.get(name),
                      "ours, best-val epoch": format_interval(best[metric], best[f"{metric} ci95"], digits),
                      "ours, last epoch": format_interval(last[metric], last[f"{metric} ci95"], digits),

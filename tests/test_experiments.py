@@ -265,3 +265,11 @@ def test_protocol_under_torchrun_matches_one_process(tmp_path):
     assert (a["world"], b["world"]) == (1, 2)
     assert a["lr"] == b["lr"]
     np.testing.assert_allclose(b["acc"], a["acc"], atol=1e-6)
+
+
+def test_lr_at_the_edge_of_the_grid_is_flagged(cache):
+    comp = _compare(E.Protocol(lr_grid=(1e-5, 1e-4, 0.1), seeds=(0,), n_jobs=1))
+    assert comp.chosen_lr["CE"] == 0.1 and comp.lr_at_edge("CE") == "top"
+    assert E.results_table(comp).lr.iloc[0] == "0.1 (top of grid)"
+    two = _compare(E.Protocol(lr_grid=(1e-4, 0.1), seeds=(0,), n_jobs=1))
+    assert two.lr_at_edge("CE") is None          # a two-value grid has no inside
