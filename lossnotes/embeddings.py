@@ -293,3 +293,23 @@ def fmt_record(rec, digits: int = 3) -> str:
 def clearly_above(a, b) -> bool:
     """``a``'s 95 % interval lies wholly above ``b``'s (a record without an interval counts as its mean)."""
     return a.ours - (a.ci95 or 0.0) > b.ours + (b.ci95 or 0.0)
+
+
+def weight_angle_gaps(model: MarginNet) -> torch.Tensor:
+    """For a model with 2-D features: the angular gaps (degrees, sorted around the circle, summing to 360) between
+    consecutive class weights. Evenly spread weights give ``360 / C`` each; a gap near 0 means two classes share
+    a direction, which a loss on normalised features cannot tell apart."""
+    w = model.weight.detach().float().cpu()
+    if w.shape[1] != 2:
+        raise ValueError(f"weight_angle_gaps needs 2-D features, got feature_dim {w.shape[1]}")
+    ang = torch.sort(torch.remainder(torch.atan2(w[:, 1], w[:, 0]), 2 * torch.pi)).values
+    return torch.rad2deg(torch.diff(torch.cat([ang, ang[:1] + 2 * torch.pi])))
+
+
+def lost_classes(model: nn.Module, data, *, recall_below: float = 0.5, device="cpu") -> int:
+    """How many classes of ``data`` the model recalls below ``recall_below`` (merged into a neighbour or lost)."""
+    from .train import predict
+
+    pred = predict(model, data, device=device).argmax(1)
+    y = torch.as_tensor(data.y).cpu()
+    return int(sum(float((pred[y == c] == c).float().mean()) < recall_below for c in torch.unique(y)))

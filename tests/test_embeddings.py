@@ -142,3 +142,19 @@ def test_prose_records_prefer_this_full_run(tmp_path, monkeypatch):
         __import__("json").dumps({"records": [__import__("dataclasses").asdict(r) for r in full.records]}))
     got, source = prose_records(rec, "t", metric="acc")
     assert got["a"].ours == 0.9 and source == "the committed full run"
+
+
+def test_weight_angle_gaps_and_lost_classes():
+    from lossnotes.embeddings import lost_classes, weight_angle_gaps
+
+    m = MarginNet("am_softmax", num_classes=4, width=2, image_size=8)
+    with torch.no_grad():
+        m.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0], [-1.0, 0.0], [0.0, -1.0]]))
+    torch.testing.assert_close(weight_angle_gaps(m), torch.full((4,), 90.0))
+    with torch.no_grad():
+        m.weight[1] = torch.tensor([1.0, 0.01])        # class 1 almost on class 0
+    assert weight_angle_gaps(m).min() < 1 and abs(float(weight_angle_gaps(m).sum()) - 360) < 1e-3
+    x, y = torch.randn(12, 1, 8, 8), torch.arange(12) % 4
+    assert 0 <= lost_classes(m, TensorData(x, y)) <= 4
+    with pytest.raises(ValueError):
+        weight_angle_gaps(MarginNet("softmax", num_classes=3, feature_dim=3, width=2, image_size=8))
