@@ -278,20 +278,28 @@ def topk_mse(student_scores, teacher_scores, k: int = 3) -> tuple[float, float]:
 
 
 def centred_mse(student_scores, teacher_scores, k: int | None = None):
-    r"""Mean squared error of the **row-centred** scores (each row minus its own mean), for shift-invariant losses.
+    r"""Mean squared error of **centred** scores, for losses that cannot see a constant added to a row (softmax).
 
-    .. math:: \mathrm{cMSE} = \frac{1}{NK}\sum_n\sum_j \bigl[(\hat s_{nj} - \bar{\hat s}_n) - (s_{nj} - \bar s_n)\bigr]^2,
-        \qquad \bar{\mathbf s}_n = \tfrac1K\textstyle\sum_j s_{nj}
+    .. math:: \mathrm{cMSE}(A) = \frac{1}{N|A|}\sum_n\sum_{j\in A_n} \bigl[(\hat s_{nj} - \bar{\hat s}_{nA}) -
+        (s_{nj} - \bar s_{nA})\bigr]^2, \qquad \bar{\mathbf s}_{nA} = \tfrac{1}{|A|}\textstyle\sum_{j\in A_n} s_{nj}
 
-    Softmax probabilities do not change when a constant is added to a row of scores, so a student trained through a
-    softmax (distillation CE) can match the teacher's probabilities exactly and still sit at any offset: the raw
-    :func:`topk_mse` charges it for that offset, the centred error does not. ``k=None`` returns one float (all
-    classes); with ``k`` it returns ``(mse_top, mse_rest)`` of the centred scores on the teacher's top-``k`` classes
-    and on the rest, as :func:`topk_mse` (centring does not change the teacher's top-``k`` set).
+    ``k=None``: :math:`A` is every class (each row minus its own mean); returns one float. With ``k``: returns
+    ``(mse_top, mse_rest)``, where :math:`A` is the teacher's top-``k`` classes and then the other ``K-k``, **each part
+    centred on its own mean**. A softmax-trained student can sit at any offset, so the raw :func:`topk_mse` charges it
+    for that offset; and a selective student may leave the scores it ignores anywhere, so centring the top part on the
+    whole row's mean would charge its top scores for the ignored ones. Centred per part, the top error measures only
+    the shape of the top-``k`` scores (it needs ``k >= 2`` to be non-zero), the rest error only that of the others.
     """
     s, t = _score_pair(student_scores, teacher_scores, "student_scores", "teacher_scores")
-    s = s - s.mean(axis=1, keepdims=True)
-    t = t - t.mean(axis=1, keepdims=True)
     if k is None:
-        return float(((s - t) ** 2).mean())
-    return topk_mse(s, t, k)
+        d = (s - s.mean(axis=1, keepdims=True)) - (t - t.mean(axis=1, keepdims=True))
+        return float((d ** 2).mean())
+    n_classes = s.shape[1]
+    k = _check_k(k, n_classes - 1, n_classes)
+    order = np.argsort(-t, axis=1, kind="stable")
+    out = []
+    for part in (order[:, :k], order[:, k:]):
+        sp, tp = np.take_along_axis(s, part, axis=1), np.take_along_axis(t, part, axis=1)
+        d = (sp - sp.mean(axis=1, keepdims=True)) - (tp - tp.mean(axis=1, keepdims=True))
+        out.append(float((d ** 2).mean()))
+    return tuple(out)

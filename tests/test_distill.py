@@ -182,8 +182,13 @@ def test_centred_mse_ignores_row_shifts():
     assert topk_mse(shifted, t, 2)[0] > 1.0
     assert centred_mse(shifted, t, 2) == pytest.approx((0.0, 0.0), abs=1e-20)
     s = np.zeros((1, 4))
-    tt = np.array([[3.0, 1.0, 0.0, 0.0]])           # centred: (2, 0, -1, -1)
+    tt = np.array([[3.0, 1.0, 0.0, 0.0]])           # centred on the row: (2, 0, -1, -1)
     assert centred_mse(s, tt) == pytest.approx((4 + 0 + 1 + 1) / 4)
-    assert centred_mse(s, tt, 1) == pytest.approx((4.0, 2 / 3))
+    # per part: top 2 (3, 1) centred (1, -1); rest (0, 0) centred (0, 0)
+    assert centred_mse(s, tt, 2) == pytest.approx((1.0, 0.0))
+    assert centred_mse(s, tt, 1)[0] == 0.0          # one class: its centred score is always 0
+    # the scores outside the top part do not enter its error, wherever they are
+    far = np.array([[3.0, 1.0, -50.0, 40.0]])
+    assert centred_mse(far, np.array([[3.0, 1.0, 0.0, 0.0]]), 2)[0] == 0.0
     with pytest.raises(ValueError, match="same"):
         centred_mse(np.zeros((2, 3)), np.zeros((2, 4)))

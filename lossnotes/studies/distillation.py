@@ -200,6 +200,8 @@ METRICS = {
     "cmse_rest": "centred MSE, other 7",
 }
 HIGHER_IS_BETTER = {k: not k.startswith("cmse") for k in METRICS}
+#: Bumped whenever :func:`fidelity_scores` changes what it computes (the protocol's cache keys on its name only).
+FIDELITY_VERSION = 2
 
 
 def fidelity_scores(model, data, device="cpu") -> dict[str, float]:
@@ -207,8 +209,8 @@ def fidelity_scores(model, data, device="cpu") -> dict[str, float]:
 
     ``data.y`` holds the teacher's scores of ``data.x``, ``data.labels`` the true classes. Keys: ``agree1`` (top-1
     agreement with the teacher: the selection metric), ``acc`` (against the labels), ``overlap3``, ``agree3``,
-    ``ndcg3`` (rank grades from the teacher), ``cmse_top3``/``cmse_rest`` (centred score error on the teacher's top 3
-    and on the rest), and for the protocol's degeneracy checks ``top_share`` (the largest share of one predicted
+    ``ndcg3`` (rank grades from the teacher), ``cmse_top3``/``cmse_rest`` (score error on the teacher's top 3 and on
+    the rest, each part centred on its own mean: :func:`lossnotes.metrics.centred_mse`), and for the protocol's degeneracy checks ``top_share`` (the largest share of one predicted
     class) and ``finite``.
     """
     S = predict(model, data.x, device=device).double()
@@ -262,6 +264,7 @@ def run_study(candidates: Sequence[Candidate], train_data, test_data, *, make_mo
     """
     import pandas as pd
 
+    tag = f"{tag}/fidelity-v{FIDELITY_VERSION}"   # a new evaluator version must not read old runs' scores back
     names = [c.arm_name for c in candidates]
     if len(set(names)) != len(names):
         raise ValueError("candidates must have distinct (loss, label) pairs")
@@ -473,7 +476,7 @@ def discussion_markdown(records, *, table: str, diff_table: str, teacher_table: 
         nd = get[(n, lab["ndcg3"], "best-val")]
         last = get.get((n, lab["agree1"], "last"))
         flag = " **(degenerate runs: see the note)**" if r.degenerate else ""
-        lines.append(f"| {n} | {r.note.split(' chosen')[0] if r.note else ''} | {r.lr:g} | {_fmt(r.ours, r.ci95)} | "
+        lines.append(f"| {n} | {r.note.split(' and lr')[0] if r.note and ' and lr' in r.note else '-'} | {r.lr:g} | {_fmt(r.ours, r.ci95)} | "
                      f"{_fmt(last.ours, last.ci95) if last else '-'} | {_fmt(nd.ours, nd.ci95)} | "
                      f"{_fmt(acc.ours, acc.ci95)} |{flag}")
     out += ["| student loss | chosen | lr | top-1 agreement (best-val epoch) | same, last epoch | NDCG@3 | "
