@@ -209,7 +209,8 @@ def degenerate_reasons(train_loss: Sequence[float], scores: Mapping[str, float],
 
     Checks: a non-finite training loss up to ``epoch`` or non-finite outputs; ``top_share >= collapse_share``
     (one class predicted for nearly everything); ``n_pred_pos == 0`` (multi-label: nothing predicted);
-    an accuracy-like ``metric`` within ``chance_margin`` of ``majority``; a training loss that has not gone
+    an accuracy-like ``metric`` within ``chance_margin`` of ``majority`` (scaled by ``(ceiling - majority) /
+    (1 - majority)`` when the evaluator reports ``ceiling``, the best accuracy noisy labels allow); a training loss that has not gone
     below the first epoch's at any epoch up to ``epoch`` (from the second epoch on).
     """
     reasons = []
@@ -221,7 +222,10 @@ def degenerate_reasons(train_loss: Sequence[float], scores: Mapping[str, float],
     if "n_pred_pos" in scores and scores["n_pred_pos"] == 0:
         reasons.append("predicts nothing")
     if protocol.metric in ("acc", "accuracy") and "majority" in scores and protocol.metric in scores:
-        if scores[protocol.metric] < scores["majority"] + protocol.chance_margin:
+        # the margin is a share of the room between the majority rate and the best accuracy the labels allow
+        # (``ceiling``: 1 for clean labels, 1 - eta for labels with a known noise rate eta)
+        room = max(scores.get("ceiling", 1.0) - scores["majority"], 0.0) / max(1.0 - scores["majority"], 1e-12)
+        if scores[protocol.metric] < scores["majority"] + protocol.chance_margin * room:
             reasons.append(f"at chance ({protocol.metric} {scores[protocol.metric]:.3f}, majority {scores['majority']:.3f})")
     if epoch >= 1 and all(math.isfinite(v) for v in losses) and min(losses[1:]) >= losses[0]:
         reasons.append("training loss not decreasing")

@@ -174,13 +174,17 @@ def probe_from(test, noisy_fit: NoisyDataset, n: int = 1000, seed: int = 0) -> P
 
 
 def memorisation_scores(model, data, device="cpu") -> dict:
-    """:func:`lossnotes.experiments.classification_scores`, plus for a :class:`ProbedTest` the accuracy on the
+    """:func:`lossnotes.experiments.classification_scores`, plus ``ceiling = 1 - noise rate`` for a
+    :class:`NoisyDataset` (so the protocol's at-chance check is scaled to what noisy labels allow), and for a
+    :class:`ProbedTest` the accuracy on the
     probe's noisy labels (``memorised``: the network fits the wrong label) and on their clean labels
     (``probe_clean``)."""
     from .experiments import classification_scores
     from .train import predict
 
     scores = classification_scores(model, data, device)
+    if isinstance(data, NoisyDataset):  # a perfect clean classifier agrees with the noisy labels this often
+        scores["ceiling"] = 1.0 - data.noise_rate()
     if isinstance(data, ProbedTest):
         if len(data.probe_x):
             pred = predict(model, data.probe_x, device=device).argmax(1)

@@ -273,3 +273,11 @@ def test_lr_at_the_edge_of_the_grid_is_flagged(cache):
     assert E.results_table(comp).lr.iloc[0] == "0.1 (top of grid)"
     two = _compare(E.Protocol(lr_grid=(1e-4, 0.1), seeds=(0,), n_jobs=1))
     assert two.lr_at_edge("CE") is None          # a two-value grid has no inside
+
+
+def test_at_chance_margin_scales_with_what_noisy_labels_allow():
+    p = E.Protocol()
+    noisy_ok = {"acc": 0.15, "top_share": 0.2, "majority": 0.1, "ceiling": 0.2}   # 80 % symmetric noise, 10 classes
+    assert E.degenerate_reasons([1.0, 0.9], noisy_ok, epoch=1, protocol=p) == []
+    assert any("chance" in r for r in E.degenerate_reasons([1.0, 0.9], {**noisy_ok, "acc": 0.102}, epoch=1, protocol=p))
+    assert any("chance" in r for r in E.degenerate_reasons([1.0, 0.9], {**noisy_ok, "ceiling": 1.0}, epoch=1, protocol=p))

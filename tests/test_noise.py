@@ -87,3 +87,16 @@ def test_noisy_dataset_splits_with_its_clean_labels_and_probe_scores():
             return x[:, :3]
     scores = noise.memorisation_scores(Oracle(), probe)
     assert scores["probe_clean"] > 0.9 and scores["memorised"] < 0.1 and "acc" in scores
+
+
+def test_memorisation_scores_report_the_ceiling_of_noisy_labels():
+    import torch
+    from lossnotes.models import MLP
+    from lossnotes.noise import NoisyDataset, memorisation_scores
+
+    y_clean = torch.arange(40) % 4
+    y = y_clean.clone()
+    y[:10] = (y[:10] + 1) % 4                                     # a quarter of the labels flipped
+    data = NoisyDataset(torch.randn(40, 3), y, y_clean, ["a", "b", "c", "d"])
+    scores = memorisation_scores(MLP(3, hidden=(), num_classes=4), data)
+    assert scores["ceiling"] == 0.75
