@@ -13,7 +13,8 @@ A comparison trains several *arms* (a model factory and a loss, e.g. one arm per
    a margin of chance, a training loss that does not decrease) are flagged and left out of the mean, never
    averaged in silently;
 6. runs go in parallel over CPU cores (joblib) and are **cached on disk** by configuration under
-   ``build/cache/experiments`` (``Protocol.cache=False`` turns it off), so re-running a notebook does not retrain.
+   ``build/cache/experiments`` (or ``$LOSSNOTES_CACHE``; ``Protocol.cache=False`` turns it off), so re-running a
+   notebook does not retrain.
 
 It runs unchanged on a GPU (``device="cuda"``; one process then) and under ``torchrun`` (the trainer's DDP path:
 runs go one after another, every rank trains, rank 0 writes the cache).
@@ -34,6 +35,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -329,7 +331,20 @@ def _train_one(name, arm, lr, seed, train_data, val_data, test_data, epochs, tra
 
 
 def _cache_dir():
-    return paths.build_dir() / "cache" / "experiments"
+    """``$LOSSNOTES_CACHE`` if set, else ``build/cache/experiments``."""
+    env = os.environ.get("LOSSNOTES_CACHE")
+    return Path(env) if env else paths.build_dir() / "cache" / "experiments"
+
+
+def _source_hash(obj) -> str:
+    """A short hash of ``obj``'s source code ('' where there is none): editing a loss, model or evaluator
+    invalidates its cached runs (the code it calls is not followed)."""
+    import inspect
+
+    try:
+        return hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()[:12]
+    except (OSError, TypeError):
+        return ""
 
 
 def _describe_callable(fn) -> str:
@@ -338,8 +353,15 @@ def _describe_callable(fn) -> str:
     if isinstance(fn, functools.partial):
         return f"partial({_describe_callable(fn.func)}, {fn.args!r}, {sorted(fn.keywords.items())!r})"
     if isinstance(fn, nn.Module):
-        return repr(fn)
-    return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+        return f"{fn!r}@{_source_hash(type(fn))}"
+    name = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+    return f"{name}@{_source_hash(fn if _has_source(fn) else type(fn))}"
+
+
+def _has_source(fn) -> bool:
+    import inspect
+
+    return inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isclass(fn)
 
 
 def _run_key(tag, name, arm, lr, seed, epochs, train_kwargs, data_keys, evaluator, metric) -> str:

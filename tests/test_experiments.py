@@ -281,3 +281,18 @@ def test_at_chance_margin_scales_with_what_noisy_labels_allow():
     assert E.degenerate_reasons([1.0, 0.9], noisy_ok, epoch=1, protocol=p) == []
     assert any("chance" in r for r in E.degenerate_reasons([1.0, 0.9], {**noisy_ok, "acc": 0.102}, epoch=1, protocol=p))
     assert any("chance" in r for r in E.degenerate_reasons([1.0, 0.9], {**noisy_ok, "ceiling": 1.0}, epoch=1, protocol=p))
+
+
+def test_cache_folder_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOSSNOTES_CACHE", str(tmp_path / "elsewhere"))
+    assert E._cache_dir() == tmp_path / "elsewhere"
+    monkeypatch.delenv("LOSSNOTES_CACHE")
+    assert E._cache_dir().parts[-3:] == ("build", "cache", "experiments")
+
+
+def test_cache_key_sees_the_code_of_the_loss():
+    arm = E.Arm(linear_model, softmax_cross_entropy)
+    key = lambda a: E._run_key("t", "CE", a, 0.1, 0, 2, {}, ["d"], E.classification_scores, "acc")  # noqa: E731
+    assert key(arm) == key(E.Arm(linear_model, softmax_cross_entropy))
+    assert key(arm) != key(E.Arm(linear_model, functools.partial(softmax_cross_entropy, label_smoothing=0.1)))
+    assert "@" in E._describe_callable(softmax_cross_entropy) and len(E._describe_callable(softmax_cross_entropy).split("@")[1]) == 12
