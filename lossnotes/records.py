@@ -327,10 +327,12 @@ def _agrees(rec: Record) -> bool:
 
 
 def _ordering_holds(recs: list[Record]) -> bool:
-    """The row the paper ranks first is our first (higher is better unless the metric says error/loss)."""
+    """The row the paper ranks first is our first, or not separated from our first by the two rows' combined
+    95 % interval (higher is better unless the metric says error/loss)."""
     lower = any(w in recs[0].metric.lower() for w in ("error", "loss", "fn/f", "mse"))
     pick = min if lower else max
-    return pick(recs, key=lambda r: r.paper).row == pick(recs, key=lambda r: r.ours).row
+    theirs, ours = pick(recs, key=lambda r: r.paper), pick(recs, key=lambda r: r.ours)
+    return theirs.row == ours.row or abs(ours.ours - theirs.ours) <= math.hypot(ours.ci95 or 0.0, theirs.ci95 or 0.0)
 
 
 def item_status(records: list[Record]) -> tuple[str, str]:
@@ -339,11 +341,12 @@ def item_status(records: list[Record]) -> tuple[str, str]:
     Rows considered: records with a paper number, selection ``None`` or ``"best-val"``, not degenerate.
     A row *agrees* when the paper's number lies inside our 95 % interval (``ci95``) or within
     :data:`RELATIVE_TOLERANCE` of it. Rows sharing a ``group`` (default: the whole item) are contenders, and
-    *the paper's ordering holds* in a group when the paper's best row is our best row.
+    *the paper's ordering holds* in a group when the paper's best row is our best row or is not separated from it
+    (their difference within the combined 95 % interval; with one seed there is no interval, so it must be ours).
 
     * reproduced: every row agrees;
     * partly: some rows agree, or the ordering holds in at least half of the groups with two or more rows;
-    * contradicted: no row agrees and the ordering fails (or there is nothing to order);
+    * contradicted: no row agrees and the paper's best row is clearly behind ours (or there is nothing to order);
     * degenerate: every row with a paper number is degenerate; ours only: no paper number at all.
     """
     with_paper = [r for r in records if r.paper is not None and r.selection in (None, "best-val")]
@@ -366,7 +369,7 @@ def item_status(records: list[Record]) -> tuple[str, str]:
         status = "contradicted"
     parts = [f"{sum(agree)}/{len(rows)} rows agree"]
     if ordered:
-        parts.append(f"paper's best row is ours in {holds}/{len(ordered)} group(s)")
+        parts.append(f"paper's best row is ours or tied with it in {holds}/{len(ordered)} group(s)")
     gaps = [r.ours - r.paper for r in rows]
     parts.append(f"ours - paper from {min(gaps):+.3g} to {max(gaps):+.3g}")
     if len(rows) < len(with_paper):

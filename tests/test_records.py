@@ -140,9 +140,11 @@ def test_item_status_rule():
     assert item_status([_rec("a", 90, 89.5, ci95=1.0), _rec("b", 80, 80.4)])[0] == "reproduced"   # ci / 1 % tolerance
     # nothing inside, but the paper's best row is our best: partly
     assert item_status([_rec("a", 90, 70), _rec("b", 80, 60)])[0] == "partly"
-    # nothing inside and the ordering reversed: contradicted
-    status, text = item_status([_rec("a", 90, 60), _rec("b", 80, 70)])
+    # nothing inside and the ordering reversed beyond the intervals: contradicted
+    status, text = item_status([_rec("a", 90, 60, ci95=1.0), _rec("b", 80, 70, ci95=1.0)])
     assert status == "contradicted" and "0/2 rows agree" in text
+    # reversed, but the paper's best is tied with ours within the combined interval: partly
+    assert item_status([_rec("a", 90, 69, ci95=2.0), _rec("b", 80, 70, ci95=2.0)])[0] == "partly"
     # error-like metrics rank the lowest first
     assert item_status([_rec("a", 5, 10, metric="error %"), _rec("b", 8, 20, metric="error %")])[0] == "partly"
     # degenerate rows are left out; all degenerate -> degenerate
