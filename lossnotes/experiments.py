@@ -560,6 +560,24 @@ class Comparison:
         lr = self.chosen_lr[arm]
         return "top" if lr == grid[-1] else "bottom" if lr == grid[0] else None
 
+    def paired_difference(self, a: str, b: str, metric: str | None = None, *, selection: str = "best-val",
+                          scale: float = 1.0) -> tuple[float, float | None]:
+        """``(mean, ci95)`` of arm ``a`` minus arm ``b`` on the test ``metric``, paired by seed (times ``scale``),
+        each run read at the epoch ``selection`` picks; ``ci95`` is ``None`` with one shared seed."""
+        if selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
+        for name in (a, b):
+            if name not in self.arms:
+                raise ValueError(f"arm must be one of {list(self.arms)}, got {name!r}")
+        metric = metric or self.protocol.metric
+        runs_a = {r.seed: r for r in self.final if r.arm == a}
+        runs_b = {r.seed: r for r in self.final if r.arm == b}
+        diffs = [scale * (runs_a[s].test[self._epoch(runs_a[s], selection)].get(metric, float("nan"))
+                          - runs_b[s].test[self._epoch(runs_b[s], selection)].get(metric, float("nan")))
+                 for s in runs_a if s in runs_b]
+        mean, _, ci = interval(diffs)
+        return mean, ci
+
     def seconds(self) -> float:
         """Training time of all runs that were not read from the cache."""
         return float(sum(r.seconds for r in self.tuning + self.final if not r.cached))

@@ -296,3 +296,18 @@ def test_cache_key_sees_the_code_of_the_loss():
     assert key(arm) == key(E.Arm(linear_model, softmax_cross_entropy))
     assert key(arm) != key(E.Arm(linear_model, functools.partial(softmax_cross_entropy, label_smoothing=0.1)))
     assert "@" in E._describe_callable(softmax_cross_entropy) and len(E._describe_callable(softmax_cross_entropy).split("@")[1]) == 12
+
+
+def test_paired_difference_pairs_runs_by_seed(cache):
+    arms = {"CE": E.Arm(linear_model, softmax_cross_entropy),
+            "CE smoothed": E.Arm(linear_model, functools.partial(softmax_cross_entropy, label_smoothing=0.1))}
+    comp = _compare(E.Protocol(lr_grid=(0.1,), seeds=(0, 1, 2), n_jobs=1), arms)
+    runs = comp.runs()
+    best = runs[runs.selection == "best-val"]
+    diffs = (best[best.arm == "CE"].sort_values("seed").acc.to_numpy()
+             - best[best.arm == "CE smoothed"].sort_values("seed").acc.to_numpy()) * 100
+    mean, ci = comp.paired_difference("CE", "CE smoothed", scale=100)
+    assert mean == pytest.approx(diffs.mean()) and ci == pytest.approx(E.interval(diffs)[2])
+    assert comp.paired_difference("CE", "CE")[0] == 0.0
+    with pytest.raises(ValueError, match="arm"):
+        comp.paired_difference("CE", "nope")
