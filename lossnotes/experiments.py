@@ -561,9 +561,11 @@ class Comparison:
         return "top" if lr == grid[-1] else "bottom" if lr == grid[0] else None
 
     def paired_difference(self, a: str, b: str, metric: str | None = None, *, selection: str = "best-val",
-                          scale: float = 1.0) -> tuple[float, float | None]:
-        """``(mean, ci95)`` of arm ``a`` minus arm ``b`` on the test ``metric``, paired by seed (times ``scale``),
-        each run read at the epoch ``selection`` picks; ``ci95`` is ``None`` with one shared seed."""
+                          scale: float = 1.0) -> dict:
+        """Arm ``a`` minus arm ``b`` on the test ``metric`` (times ``scale``), paired by seed, each run read at the
+        epoch ``selection`` picks: ``{"mean", "std", "ci95", "seeds", "left_out"}``. Paired, because with one seed
+        both arms start from the same weights and see the same batches; seeds where either run is degenerate are
+        left out (``left_out`` counts them); ``std``/``ci95`` are ``None`` with one seed."""
         if selection not in SELECTIONS:
             raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
         for name in (a, b):
@@ -572,11 +574,13 @@ class Comparison:
         metric = metric or self.protocol.metric
         runs_a = {r.seed: r for r in self.final if r.arm == a}
         runs_b = {r.seed: r for r in self.final if r.arm == b}
+        shared = [s for s in runs_a if s in runs_b]
+        good = [s for s in shared if not (self.reasons(runs_a[s], selection) or self.reasons(runs_b[s], selection))]
         diffs = [scale * (runs_a[s].test[self._epoch(runs_a[s], selection)].get(metric, float("nan"))
                           - runs_b[s].test[self._epoch(runs_b[s], selection)].get(metric, float("nan")))
-                 for s in runs_a if s in runs_b]
-        mean, _, ci = interval(diffs)
-        return mean, ci
+                 for s in good]
+        mean, std, ci = interval(diffs)
+        return {"mean": mean, "std": std, "ci95": ci, "seeds": good, "left_out": len(shared) - len(good)}
 
     def seconds(self) -> float:
         """Training time of all runs that were not read from the cache."""

@@ -306,8 +306,9 @@ def test_paired_difference_pairs_runs_by_seed(cache):
     best = runs[runs.selection == "best-val"]
     diffs = (best[best.arm == "CE"].sort_values("seed").acc.to_numpy()
              - best[best.arm == "CE smoothed"].sort_values("seed").acc.to_numpy()) * 100
-    mean, ci = comp.paired_difference("CE", "CE smoothed", scale=100)
-    assert mean == pytest.approx(diffs.mean()) and ci == pytest.approx(E.interval(diffs)[2])
-    assert comp.paired_difference("CE", "CE")[0] == 0.0
+    d = comp.paired_difference("CE", "CE smoothed", scale=100)
+    assert d["mean"] == pytest.approx(diffs.mean()) and d["ci95"] == pytest.approx(E.interval(diffs)[2])
+    assert d["seeds"] == [0, 1, 2] and d["left_out"] == 0
+    assert comp.paired_difference("CE", "CE")["mean"] == 0.0
     with pytest.raises(ValueError, match="arm"):
         comp.paired_difference("CE", "nope")

@@ -306,21 +306,10 @@ def run_study(candidates: Sequence[Candidate], train_data, test_data, *, make_mo
 # ----------------------------------------------------------------------------------------- verdicts
 
 def paired_difference(comparison: E.Comparison, a: str, b: str, metric: str, selection: str = "best-val") -> dict:
-    """Mean, std and 95 % half-width (Student t) of ``metric(a) - metric(b)`` over the seeds both ran.
-
-    Paired by seed: with the same seed both students start from the same weights and see the same batches, so the
-    seed-to-seed spread they share cancels. Seeds where either run is degenerate are left out (and counted).
-    """
-    runs = comparison.runs([metric])
-    runs = runs[runs.selection == selection]
-    pa = runs[runs.arm == a].set_index("seed")
-    pb = runs[runs.arm == b].set_index("seed")
-    seeds = [s for s in pa.index if s in pb.index]
-    good = [s for s in seeds if not (pa.loc[s, "degenerate"] or pb.loc[s, "degenerate"])]
-    diffs = [float(pa.loc[s, metric]) - float(pb.loc[s, metric]) for s in good]
-    mean, std, ci = E.interval(diffs)
-    return {"a": a, "b": b, "metric": metric, "selection": selection, "mean": mean, "std": std, "ci95": ci,
-            "seeds": good, "left_out": len(seeds) - len(good)}
+    """:meth:`lossnotes.experiments.Comparison.paired_difference` (seed-paired, degenerate seeds left out), with
+    the arms, metric and selection it was asked for."""
+    return {"a": a, "b": b, "metric": metric, "selection": selection,
+            **comparison.paired_difference(a, b, metric, selection=selection)}
 
 
 def resolve(mean: float, ci95: float | None, *, higher_is_better: bool = True, margin: float = 0.0) -> str:
