@@ -16,6 +16,8 @@ from .thresholding import (adaptive_focal, aml, atl, balanced_softmax, compile_t
                            mean_sat, sat, threshold_predict, zero_threshold_predict)
 from .validation import unchecked
 from ..registry import all_losses as _all_losses
+from . import calibration as _calibration, fenchel_young as _fenchel_young, imbalance as _imbalance  # noqa: E402
+from . import multilabel as _multilabel, softmax_alternatives as _softmax_alternatives, surrogates as _surrogates
 
 __all__ = ["LossModule", "module_class", "reduce_loss", "unchecked",
            "softmax_cross_entropy", "logistic_ova", "lgl_inr", "lgl_inr_weights"]
@@ -32,6 +34,12 @@ __all__ += ["matching_loss", "composite_sigmoid", "composite_softmax", "bregman_
 
 __all__ += ["mae_loss", "generalized_ce", "comp_sum", "normalized_ce", "reverse_ce", "normalized_focal",
             "active_passive", "symmetric_ce", "taylor_ce", "bi_tempered_logistic", "ldr_kl", "tempered_softmax"]
+
+# The catalogue chapters' modules export through their own ``__all__`` (one module per family).
+for _module in (_imbalance, _calibration, _fenchel_young, _softmax_alternatives, _multilabel, _surrogates):
+    globals().update({_name: getattr(_module, _name) for _name in _module.__all__})
+    __all__ += list(_module.__all__)
+del _module
 
 for _spec in _all_losses():
     _cls = module_class(_spec.fn)

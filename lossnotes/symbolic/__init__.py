@@ -26,3 +26,12 @@ from .robust import (OfficialTemperedLogPartition, TemperedLogPartition, active_
                      normalized_focal, reverse_ce, symmetric_ce, taylor_ce, tempered_probabilities)
 
 __all__ += list(_robust.__all__)
+
+# The catalogue chapters' twins export through their own ``__all__``.
+from . import (calibration as _calibration, fenchel_young as _fenchel_young, imbalance as _imbalance,  # noqa: E402
+               multilabel as _multilabel, softmax_alternatives as _softmax_alternatives, surrogates as _surrogates)
+
+for _module in (_imbalance, _calibration, _fenchel_young, _softmax_alternatives, _multilabel, _surrogates):
+    globals().update({_name: getattr(_module, _name) for _name in _module.__all__})
+    __all__ += list(_module.__all__)
+del _module
