@@ -1,4 +1,4 @@
-"""Classification losses, one module per family, all following the contract in DESIGN.md:
+"""Classification losses, one module per family, all following the contract in docs/design.md:
 ``loss(logits, target, *, hyper-parameters, reduction="mean")``. Each function also has a module form
 (``softmax_cross_entropy`` -> ``SoftmaxCrossEntropy``), generated the same way for every loss."""
 from .margin import (am_softmax, arcface, arcface_target, check_cosine, cosine_logits, l2_softmax,

@@ -1,7 +1,7 @@
 r"""Margin softmax losses: weighted softmax, L-Softmax, SphereFace (A-Softmax), L2-constrained softmax,
 AM-Softmax (CosFace) and ArcFace.
 
-Sources (summarised in ``../shared/papers/softmax-margin-variants-notes.txt``):
+Sources:
 
 * Xie & Tu 2015, Holistically-nested edge detection (ICCV): class-weighted softmax.
 * Liu, Wen, Yu & Yang 2016, Large-Margin Softmax Loss for Convolutional Neural Networks (ICML), Eq. (4)-(8).
