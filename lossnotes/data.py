@@ -192,6 +192,8 @@ def _env_dir(*parts: str) -> Path | None:
 def _candidates(root, subdirs: Sequence[str], defaults: Sequence[Path | None]) -> list[Path]:
     """``root`` (and ``root/<subdir>``) when given -- then only those -- else the default directories."""
     if root is not None:
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"root must be a path (str or os.PathLike) to the data folder, got {type(root).__name__}")
         root = Path(root).expanduser()
         return [root] + [root / s for s in subdirs]
     return [d for d in defaults if d is not None]

@@ -249,6 +249,15 @@ def predict(model: nn.Module, x, *, batch_size: int = 1024, device: str | torch.
     return torch.cat(outs)
 
 
+def _scalar_loss(loss):
+    """The batch loss, which must be one number: a per-sample loss (``reduction="none"``) is refused by name."""
+    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise ValueError(f"loss_fn must return a scalar tensor (reduction='mean' or 'sum'), got {shape}; "
+                         "a loss called with reduction='none' gives one value per sample")
+    return loss
+
+
 def train(model: nn.Module, loss_fn: Callable, train_data, *, test_data=None, epochs: int,
           batch_size: int = 64, lr: float = 0.01, momentum: float = 0.5, weight_decay: float = 0.0,
           optimizer: str | Callable = "sgd", scheduler: Sequence[int] | Callable | None = None,
@@ -335,7 +344,7 @@ def train(model: nn.Module, loss_fn: Callable, train_data, *, test_data=None, ep
                 with _autocast(dev, amp_dtype):
                     out = net(xb)
                 out = out.float()
-                loss = loss_fn(out, yb)
+                loss = _scalar_loss(loss_fn(out, yb))
                 scaled = loss * (len(idx) * world / m) if world > 1 else loss
                 opt.zero_grad(set_to_none=True)
                 if scaler is not None:

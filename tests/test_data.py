@@ -636,3 +636,9 @@ def test_real_fashion_mnist():
     assert float(train.x.min()) == 0.0 and float(train.x.max()) == 1.0
     small = load_fashion_mnist("test", root=REAL_FASHION, limit=250, seed=0)
     assert len(small) == 250 and sorted(small.class_counts()) == [25] * 10
+
+
+@pytest.mark.parametrize("loader", [load_fashion_mnist, load_kmnist, load_cifar10])
+def test_root_that_is_not_a_path_is_named(loader):
+    with pytest.raises(TypeError, match="root must be a path"):
+        loader(root=123)

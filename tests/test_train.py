@@ -92,6 +92,12 @@ def test_bad_arguments(kwargs, match):
         train(MLP(2, (4,), 3), F.cross_entropy, _blobs(32), **args)
 
 
+def test_per_sample_loss_is_refused_by_name():
+    per_sample = lambda z, y: F.cross_entropy(z, y, reduction="none")  # noqa: E731
+    with pytest.raises(ValueError, match="loss_fn must return a scalar"):
+        train(MLP(2, (4,), 3), per_sample, _blobs(32), epochs=1, progress=False, device="cpu")
+
+
 def test_resolve_device():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
