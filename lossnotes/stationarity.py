@@ -23,16 +23,16 @@ __all__ = ["mean_probabilities", "eq9_sides", "eq10_sides", "negative_hardness",
 
 
 def _check_probs(probs, target, name="probs"):
-    """probs (N, K) floating point in [0, 1]; target (N,) integer labels in [0, K)."""
+    """probs (N, K) floating point in [0, 1] and target (N,) integer labels in [0, K), returned as int64."""
     check_float_tensor(probs, name, ndim=2)
     n, k = probs.shape
     if isinstance(target, torch.Tensor) and target.dim() == 1 and target.shape[0] != n:
         raise ValueError(f"target has {target.shape[0]} samples but {name} has {n} rows")
-    check_class_target(target, n, k)
+    target = check_class_target(target, n, k)
     if value_checks_enabled() and bool(((probs < 0) | (probs > 1)).any()):
         raise ValueError(f"{name} must hold probabilities in [0, 1] (softmax or sigmoid outputs, not logits); "
                          f"got values in [{float(probs.min()):g}, {float(probs.max()):g}]")
-    return probs.to(compute_dtype(probs))
+    return probs.to(compute_dtype(probs)), target
 
 
 def _class_sums(probs, target, num_classes):
@@ -57,7 +57,7 @@ def mean_probabilities(probs, target, num_classes: int | None = None) -> torch.T
     Returns:
         ``(K, K)`` tensor; row i of a class with no samples is NaN.
     """
-    probs = _check_probs(probs, target)
+    probs, target = _check_probs(probs, target)
     k = probs.shape[1]
     if num_classes is not None:
         num_classes = check_scalar(num_classes, "num_classes", low=1, integer=True)
@@ -86,7 +86,7 @@ def eq9_sides(probs, target, class_weight=None) -> tuple[torch.Tensor, torch.Ten
     Returns:
         ``(lhs, rhs)``, two ``(K,)`` tensors.
     """
-    probs = _check_probs(probs, target)
+    probs, target = _check_probs(probs, target)
     k = probs.shape[1]
     lam = check_class_weight(class_weight, k, like=probs)
     if lam is None:
@@ -109,7 +109,7 @@ def _check_binary_probs(probs1, target):
     n = probs1.shape[0]
     if isinstance(target, torch.Tensor) and target.dim() == 1 and target.shape[0] != n:
         raise ValueError(f"target has {target.shape[0]} samples but probs1 has {n}")
-    check_class_target(target, n, 2)
+    target = check_class_target(target, n, 2)
     if value_checks_enabled() and bool(((probs1 < 0) | (probs1 > 1)).any()):
         raise ValueError("probs1 must hold probabilities P(y=1|x) in [0, 1], not logits; "
                          f"got values in [{float(probs1.min()):g}, {float(probs1.max()):g}]")
@@ -184,6 +184,6 @@ def pooled_negative_probability(probs, target, k: int) -> torch.Tensor:
     majority of negatives keeps it small even when one hard class has a large :math:`\bar p_{j\to k}`:
     the "multi-modality neglect" of Sec. LGL-INR. Returns a 0-d tensor (NaN without negatives).
     """
-    probs = _check_probs(probs, target)
+    probs, target = _check_probs(probs, target)
     k = check_scalar(k, "k", low=0, high=probs.shape[1] - 1, integer=True)
     return probs[target != k, k].mean()

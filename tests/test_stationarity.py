@@ -181,3 +181,19 @@ def test_bad_inputs_name_the_argument(call, exc, word):
     probs, y = _random_probs()
     with pytest.raises(exc, match=word):
         call(probs, y)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.uint8])
+def test_every_integer_label_dtype_gives_the_int64_result(dtype):
+    g = torch.Generator().manual_seed(0)
+    probs = torch.softmax(torch.randn(12, 3, generator=g, dtype=torch.float64), 1)
+    target = torch.arange(12) % 3
+    for fn, args in ((mean_probabilities, ()), (negative_hardness, (1,)), (pooled_negative_probability, (1,))):
+        want = fn(probs, target, *args)
+        got = fn(probs, target.to(dtype), *args)
+        for a, b in zip(want if isinstance(want, tuple) else (want,), got if isinstance(got, tuple) else (got,)):
+            torch.testing.assert_close(a, b, equal_nan=True)
+    torch.testing.assert_close(eq9_sides(probs, target.to(dtype), torch.ones(3, dtype=torch.float64)),
+                               eq9_sides(probs, target, torch.ones(3, dtype=torch.float64)))
+    p1 = probs[:, 1] / probs[:, :2].sum(1)
+    torch.testing.assert_close(eq10_sides(p1, (target % 2).to(dtype), 1.0, 1.0), eq10_sides(p1, target % 2, 1.0, 1.0))
