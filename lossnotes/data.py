@@ -286,6 +286,8 @@ def _check_images(arr: np.ndarray, path, shape=(28, 28)) -> np.ndarray:
 
 
 def _pair(images: np.ndarray, labels: np.ndarray, ipath, lpath) -> None:
+    if labels.ndim != 1:
+        raise CorruptDataError(f"{lpath}: labels must be a 1-D sequence, one per image; got shape {labels.shape}")
     if len(images) != len(labels):
         raise CorruptDataError(f"{ipath} has {len(images)} images but {lpath} has {len(labels)} labels")
 

@@ -642,3 +642,12 @@ def test_real_fashion_mnist():
 def test_root_that_is_not_a_path_is_named(loader):
     with pytest.raises(TypeError, match="root must be a path"):
         loader(root=123)
+
+
+def test_cifar_labels_that_are_not_a_sequence_are_named(isolated):
+    folder = isolated / "cifar" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    with open(folder / "test_batch", "wb") as f:
+        pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"labels": 7}, f)
+    with pytest.raises(CorruptDataError, match="test_batch: labels must be a 1-D sequence"):
+        load_cifar10(isolated / "cifar", "test")
