@@ -33,7 +33,7 @@ from .paths import repo_root
 __all__ = [
     "DataNotFoundError", "CorruptDataError", "Dataset", "read_idx", "load_fashion_mnist",
     "load_mnist_subset", "load_sklearn", "load_kmnist", "load_cifar10", "make_loader", "imbalance",
-    "stratified_indices", "FASHION_MNIST_CLASSES", "KMNIST_CLASSES", "CIFAR10_CLASSES", "SKLEARN_DATASETS",
+    "long_tail_counts", "long_tailed", "LONG_TAIL_PROFILES", "stratified_indices", "FASHION_MNIST_CLASSES", "KMNIST_CLASSES", "CIFAR10_CLASSES", "SKLEARN_DATASETS",
 ]
 
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -543,6 +543,52 @@ def make_loader(dataset, batch_size: int, *, shuffle: bool, seed: int = 0,
     tensors = torch.utils.data.TensorDataset(torch.as_tensor(dataset.x), torch.as_tensor(dataset.y))
     return torch.utils.data.DataLoader(tensors, batch_size=int(batch_size), shuffle=bool(shuffle),
                                        generator=generator, num_workers=0, drop_last=drop_last)
+
+
+LONG_TAIL_PROFILES = ("exponential", "step")
+
+
+def long_tail_counts(n_max: int, num_classes: int, imbalance_ratio: float, profile: str = "exponential",
+                     *, minority_share: float = 0.5) -> list[int]:
+    """Per-class counts of a long-tailed set, class 0 the largest, ``n_max / imbalance_ratio`` the smallest.
+
+    ``"exponential"`` (Cao et al. 2019, CIFAR-10-LT): ``n_c = int(n_max * imbalance_ratio ** (-c / (C - 1)))``;
+    ``"step"`` (Buda et al. 2018): the last ``round(minority_share * C)`` classes get ``int(n_max / ratio)``, the
+    others ``n_max``. Every count is at least 1.
+    """
+    for name, value in (("n_max", n_max), ("num_classes", num_classes)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2 for a long tail, got {num_classes}")
+    if isinstance(imbalance_ratio, bool) or not isinstance(imbalance_ratio, (int, float)) \
+            or not 1 <= imbalance_ratio < float("inf"):
+        raise ValueError(f"imbalance_ratio must be a finite number >= 1 (largest / smallest class), got {imbalance_ratio!r}")
+    if profile not in LONG_TAIL_PROFILES:
+        raise ValueError(f"profile must be one of {LONG_TAIL_PROFILES}, got {profile!r}")
+    if profile == "exponential":
+        counts = [int(n_max * imbalance_ratio ** (-c / (num_classes - 1))) for c in range(num_classes)]
+    else:
+        if not isinstance(minority_share, (int, float)) or not 0 < minority_share < 1:
+            raise ValueError(f"minority_share must lie strictly between 0 and 1, got {minority_share!r}")
+        n_minor = min(max(round(minority_share * num_classes), 1), num_classes - 1)
+        counts = [n_max] * (num_classes - n_minor) + [int(n_max / imbalance_ratio)] * n_minor
+    return [max(int(n), 1) for n in counts]
+
+
+def long_tailed(dataset: Dataset, imbalance_ratio: float, *, n_max: int | None = None, profile: str = "exponential",
+                minority_share: float = 0.5, seed: int = 0) -> Dataset:
+    """A long-tailed subset of ``dataset`` (:func:`long_tail_counts`, class 0 the head), chosen with ``seed``.
+
+    ``n_max`` defaults to the smallest class size of ``dataset`` (so every class can give what the profile asks);
+    the name records the profile and ratio, e.g. ``"fashion-mnist-train-LT-exp-100"``.
+    """
+    available = dataset.class_counts()
+    n_max = min(available) if n_max is None else n_max
+    counts = long_tail_counts(n_max, dataset.num_classes, imbalance_ratio, profile, minority_share=minority_share)
+    sub = imbalance(dataset, counts, seed=seed)
+    sub.name = f"{dataset.name}-LT-{profile[:3]}-{imbalance_ratio:g}"
+    return sub
 
 
 def imbalance(dataset: Dataset, counts_per_class, seed: int = 0) -> Dataset:

@@ -622,6 +622,35 @@ def test_imbalance():
         imbalance(ds, {"zebra": 1})
 
 
+def test_long_tail_counts_profiles():
+    from lossnotes.data import long_tail_counts
+
+    exp = long_tail_counts(5000, 10, 100)
+    assert exp[0] == 5000 and exp[-1] == 50 and exp == sorted(exp, reverse=True)
+    # Cao et al.'s CIFAR-10-LT at ratio 100 (their code: int(n_max * ratio ** (-c / (C - 1))))
+    assert exp == [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+    assert long_tail_counts(100, 4, 10, "step") == [100, 100, 10, 10]
+    assert long_tail_counts(100, 5, 1) == [100] * 5
+    assert min(long_tail_counts(10, 10, 1000)) == 1
+    for bad, match in (({"imbalance_ratio": 0.5}, "imbalance_ratio"), ({"profile": "linear"}, "profile"),
+                       ({"num_classes": 1}, "num_classes"), ({"n_max": 0}, "n_max")):
+        kw = {"n_max": 100, "num_classes": 4, "imbalance_ratio": 10, **bad}
+        with pytest.raises(ValueError, match=match):
+            long_tail_counts(**kw)
+
+
+def test_long_tailed_subset():
+    from lossnotes.data import long_tailed
+
+    ds = toy((10, 12, 10, 11))
+    lt = long_tailed(ds, 10, seed=1)
+    assert lt.class_counts() == [10, 4, 2, 1] and "LT-exp-10" in lt.name
+    assert torch.equal(lt.x, long_tailed(ds, 10, seed=1).x) and not torch.equal(lt.x, long_tailed(ds, 10, seed=2).x)
+    assert long_tailed(ds, 5, n_max=8, profile="step").class_counts() == [8, 8, 1, 1]
+    with pytest.raises(ValueError, match="cannot take"):
+        long_tailed(ds, 10, n_max=11)
+
+
 # ---------------------------------------------------------------------------- real Fashion-MNIST
 
 def test_real_fashion_mnist():
