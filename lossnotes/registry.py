@@ -13,8 +13,10 @@ __all__ = ["LossSpec", "register", "all_losses", "get", "CLAIMS", "TARGET_KINDS"
 
 #: Properties a paper may claim for a loss; the battery checks those it can ("convex": PSD Hessian).
 CLAIMS = ("convex", "bounded", "classification_calibrated", "proper", "batch_level", "symmetric")
-#: What ``target`` holds: integer class indices (N,), a 0/1 multi-hot (N, C), or real scores (N, C).
-TARGET_KINDS = ("class", "multihot", "score")
+#: What ``target`` holds: integer class indices (N,), a 0/1 multi-hot (N, C) in the ATLOP convention (column 0
+#: the threshold class), a plain 0/1 multi-label (N, C) (no threshold column; a row may be all zeros), or real
+#: scores (N, C).
+TARGET_KINDS = ("class", "multihot", "multilabel", "score")
 #: The float inputs a loss may take before ``target``: unbounded logits (N, C), features (N, d), class
 #: weights (C, d), cosines (N, C) in [-1, 1], or real-valued predictions (N,) or (N, K) matched to score
 #: targets of the same shape (matching losses; ``extra["allows_1d"]`` when (N,) is accepted).
@@ -67,7 +69,8 @@ class LossSpec:
         ``extra["make_inputs"]``; :func:`as_inputs` turns either form into a tuple.
 
         Class targets cover every class when ``n >= c``; multi-hot targets follow the ATLOP convention
-        (column 0 set exactly when no other column is); score targets are real (N, C).
+        (column 0 set exactly when no other column is); multi-label targets are 0/1 with every column holding a
+        positive and a negative and the last row all zeros when ``n >= 3``; score targets are real (N, C).
         """
         import torch
 
@@ -83,6 +86,12 @@ class LossSpec:
         elif self.target_kind == "multihot":
             target = (torch.rand(n, c, generator=g) < 0.3).to(torch.float64)
             target[:, 0] = (target[:, 1:].sum(1) == 0).to(torch.float64)
+        elif self.target_kind == "multilabel":
+            target = (torch.rand(n, c, generator=g) < 0.3).to(torch.float64)
+            if n >= 3:
+                target[-1] = 0.0                                  # a row without labels
+                empty = torch.nonzero(target[:-1].sum(0) == 0).squeeze(1)
+                target[torch.randint(0, n - 1, (len(empty),), generator=g), empty] = 1.0
         else:
             target = (scale * torch.randn(n, c, generator=g, dtype=torch.float64)).to(dtype)
         return logits, target.to(device)

@@ -138,7 +138,7 @@ def _bad_inputs(spec):
             ("float labels", inputs, target.float(), {}, TypeError, "target"),
             ("2-d labels", inputs, target[:, None], {}, ValueError, "target"),
         ]
-    elif spec.target_kind == "multihot":
+    elif spec.target_kind in ("multihot", "multilabel"):
         cases += [
             ("not 0/1", inputs, target * 2, {}, ValueError, "target"),
             ("C mismatch", inputs, target[:, :-1], {}, ValueError, "target"),
@@ -328,6 +328,26 @@ def test_every_integer_label_dtype_gives_the_int64_result(spec):
         got = spec.fn(*inputs, target.to(dtype), **kw, reduction="none")
         torch.testing.assert_close(got, ref, msg=f"{spec.name} with {dtype} labels")
         assert all(torch.isfinite(g).all() for g in torch.autograd.grad(got.sum(), inputs))
+
+
+MULTILABEL_SPECS = [s for s in SPECS if s.target_kind == "multilabel"]
+
+
+@pytest.mark.parametrize("spec", MULTILABEL_SPECS, ids=[s.name for s in MULTILABEL_SPECS])
+def test_multilabel_targets_of_every_dtype_and_without_positives(spec):
+    """A plain multi-label target may be bool, integer or float, and a batch may hold no positive (or no negative)
+    at all: the same loss for every dtype, a finite loss and gradient in both extreme batches."""
+    inputs, target = spec.sample_inputs(N, C, seed=28, dtype=torch.float32)
+    inputs = tuple(x.requires_grad_(True) for x in as_inputs(inputs))
+    kw = _kw(spec, inputs)
+    ref = spec.fn(*inputs, target, **kw, reduction="none")
+    for dtype in (torch.bool, torch.uint8, torch.int64, torch.float16, torch.float64):
+        torch.testing.assert_close(spec.fn(*inputs, target.to(dtype), **kw, reduction="none"), ref,
+                                   msg=f"{spec.name} with a {dtype} target")
+    for fill in (0.0, 1.0):
+        loss = spec.fn(*inputs, torch.full_like(target, fill), **kw)
+        grads = torch.autograd.grad(loss, inputs)
+        assert torch.isfinite(loss) and all(torch.isfinite(g).all() for g in grads), f"{spec.name}, target all {fill}"
 
 
 def _autocast_agrees(spec, device, dtype):

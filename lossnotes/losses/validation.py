@@ -39,6 +39,7 @@ __all__ = [
     "check_logits",
     "check_class_target",
     "check_multihot_target",
+    "check_multilabel_target",
     "check_class_weight",
     "check_reduction",
     "check_scalar",
@@ -146,6 +147,28 @@ def check_multihot_target(target, shape: Sequence[int], name: str = "target", *,
         raise TypeError(f"{name} must be real 0/1 values, got {target.dtype}")
     if target.dtype != torch.bool and _VALUE_CHECKS.get() and not _is_zero_one(target):
         raise ValueError(f"{name} must be multi-hot with values 0 or 1 only")
+    if dtype is not None:
+        return target.to(dtype)
+    return target if target.dtype == torch.bool else target != 0
+
+
+def check_multilabel_target(target, shape: Sequence[int], name: str = "target", *,
+                            dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A plain multi-label (N, C) target: 0/1 values (bool, integer or float), no threshold column, and a row
+    may be all zeros. Returned as a bool mask, or with ``dtype`` as 0/1 values of that dtype (then possibly the
+    caller's own tensor, which must not be written to)."""
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(target).__name__}")
+    if target.dim() == 1 and len(shape) == 2:
+        raise ValueError(f"{name} must be a multi-label 0/1 matrix of shape {tuple(shape)}, got 1-D shape "
+                         f"{_shape(target)} (class indices? one-hot them: torch.nn.functional.one_hot)")
+    if tuple(target.shape) != tuple(shape):
+        raise ValueError(f"{name} must be a multi-label 0/1 matrix of shape {tuple(shape)} (same as logits), "
+                         f"got shape {_shape(target)}")
+    if target.is_complex():
+        raise TypeError(f"{name} must be real 0/1 values, got {target.dtype}")
+    if target.dtype != torch.bool and _VALUE_CHECKS.get() and not _is_zero_one(target):
+        raise ValueError(f"{name} must be a multi-label target with values 0 or 1 only")
     if dtype is not None:
         return target.to(dtype)
     return target if target.dtype == torch.bool else target != 0
