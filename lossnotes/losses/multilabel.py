@@ -1,4 +1,219 @@
-"""Multi-label losses without a threshold class (chapter 09): sigmoid BCE, sigmoid focal, ASL, ZLPR."""
+r"""Multi-label losses without a threshold class (chapter 09): sigmoid BCE, sigmoid focal, ASL, ZLPR.
+
+The target is a plain multi-label 0/1 matrix ``(N, C)`` (bool, integer or float; a row may be all zeros; no
+threshold column, unlike the ATLOP convention of :mod:`lossnotes.losses.thresholding`). Each loss sums over
+the C labels of a sample and then reduces over the samples, as :func:`lossnotes.losses.logistic_ova` does.
+Everything is computed from :math:`\mathrm{softplus}` (:math:`-\log\sigma(z) = \mathrm{sp}(-z)`), never from an
+``exp`` of a raw logit.
+
+Sources:
+
+* Lin, Goyal, Girshick, He & Dollár, "Focal Loss for Dense Object Detection", ICCV 2017, arXiv:1708.02002
+  (the sigmoid focal loss, Eq. 5, :math:`\gamma = 2`, :math:`\alpha = 0.25`).
+* Ridnik, Ben-Baruch, Zamir, Noy, Friedman, Protter & Zelnik-Manor, "Asymmetric Loss For Multi-Label
+  Classification", ICCV 2021, arXiv:2009.14119 (ASL, Eq. 3-7; official code github.com/Alibaba-MIIL/ASL).
+* Su, Zhu, Wen, Wei & Liu (Jianlin Su et al.), "ZLPR: A Novel Loss for Multi-label Classification",
+  arXiv:2208.02955, 2022 (zero-bounded log-sum-exp & pairwise rank-based loss).
+"""
 from __future__ import annotations
 
-__all__: list[str] = []
+import torch
+import torch.nn.functional as F
+
+from .reduction import reduce_loss
+from .validation import (check_choice, check_class_weight, check_logits, check_multilabel_target,
+                         check_scalar, compute_dtype)
+
+__all__ = ["sigmoid_bce", "sigmoid_focal", "asymmetric_loss", "zlpr"]
+
+#: The official ASL code clamps probabilities at this value before the log (``eps=1e-8``).
+ASL_OFFICIAL_EPS = 1e-8
+
+
+def _setup(logits, target):
+    """Checked ``(z, y)``: logits in the compute dtype, the target as 0/1 values of that dtype."""
+    check_logits(logits)
+    z = logits.to(compute_dtype(logits))
+    return z, check_multilabel_target(target, logits.shape, dtype=z.dtype)
+
+
+def _focal_weight(log_base, gamma):
+    r""":math:`b^\gamma` from :math:`\log b` (``gamma`` a float or a tensor of them); 1 where :math:`\gamma = 0`."""
+    if isinstance(gamma, float) and gamma == 0.0:
+        return None
+    return torch.exp(gamma * log_base)
+
+
+def sigmoid_bce(logits, target, *, pos_weight=None, reduction="mean"):
+    r"""Binary cross-entropy on each label's sigmoid, summed over the labels of a sample.
+
+    .. math::
+        \ell_i = \sum_{c=1}^{C}\Bigl[w_c\,y_{ic}\,\mathrm{sp}(-z_{ic}) + (1-y_{ic})\,\mathrm{sp}(z_{ic})\Bigr],
+        \qquad \mathrm{sp}(x) = \log(1 + e^{x})
+
+    The logistic loss per label (one-vs-all; Li et al. 2020, Eq. 1 with sigmoid outputs, for several
+    labels per sample). ``pos_weight`` :math:`w` (``(C,)``, >= 0) weighs each label's positive term, as
+    ``torch.nn.functional.binary_cross_entropy_with_logits`` does (whose fused kernel computes it); ``w_c =
+    n^-_c / n^+_c`` balances a rare label. The decision rule is :math:`z_{ic} > 0`.
+    """
+    z, y = _setup(logits, target)
+    w = check_class_weight(pos_weight, z.shape[1], like=z, name="pos_weight")
+    per_sample = F.binary_cross_entropy_with_logits(z, y, pos_weight=w, reduction="none").sum(1)
+    return reduce_loss(per_sample, reduction)
+
+
+def sigmoid_focal(logits, target, *, gamma=2.0, alpha=0.25, reduction="mean"):
+    r"""Sigmoid focal loss (Lin et al. 2017, Eq. 5), summed over the labels of a sample.
+
+    .. math::
+        \ell_i = \sum_c -\alpha_t\,(1-p_t)^{\gamma}\log p_t,\qquad
+        p_t = \begin{cases}\sigma(z_{ic}) & y_{ic}=1\\ 1-\sigma(z_{ic}) & y_{ic}=0\end{cases},\qquad
+        \alpha_t = \begin{cases}\alpha & y_{ic}=1\\ 1-\alpha & y_{ic}=0\end{cases}
+
+    Computed as :math:`\alpha_t\,e^{-\gamma\,\mathrm{sp}(s)}\,\mathrm{sp}(-s)` with :math:`s = (2y-1)z`
+    (:math:`\log p_t = -\mathrm{sp}(-s)`, :math:`\log(1-p_t) = -\mathrm{sp}(s)`). The focal weight is not
+    detached (as in RetinaNet and ``torchvision.ops.sigmoid_focal_loss``, which sums the same terms).
+
+    Args:
+        gamma: :math:`\gamma \ge 0`; 0 gives :math:`\alpha`-weighted BCE.
+        alpha: :math:`\alpha\in[0, 1]`, the weight of the positive term (0.25 in the paper, which
+            down-weights positives once :math:`\gamma` has down-weighted the many easy negatives);
+            ``None``: no weighting (:math:`\alpha_t = 1`).
+    """
+    z, y = _setup(logits, target)
+    g = check_scalar(gamma, "gamma", low=0.0)
+    a = None if alpha is None else check_scalar(alpha, "alpha", low=0.0, high=1.0)
+    s = torch.where(y > 0, z, -z)
+    sp_s = F.softplus(s)
+    nll = sp_s - s                                          # sp(-s) = -log p_t
+    weight = _focal_weight(-sp_s, g)
+    terms = nll if weight is None else weight * nll
+    if a is not None:
+        terms = terms * torch.where(y > 0, a, 1.0 - a)
+    return reduce_loss(terms.sum(1), reduction)
+
+
+def asymmetric_loss(logits, target, *, gamma_pos=0.0, gamma_neg=4.0, clip=0.05, reduction="mean",
+                    variant="paper"):
+    r"""Asymmetric loss (ASL), Ridnik et al. 2021, Eq. (3)-(7), summed over the labels of a sample.
+
+    .. math::
+        \ell_i = \sum_c \Bigl[-y_{ic}\,(1-p)^{\gamma_+}\log p
+                 - (1-y_{ic})\,p_m^{\gamma_-}\log(1-p_m)\Bigr],\qquad
+        p = \sigma(z_{ic}),\quad p_m = \max(p - m, 0)
+
+    Positives get a focal term with :math:`\gamma_+`; negatives a stronger one, :math:`\gamma_-`, on the
+    *shifted* probability :math:`p_m`: a negative with :math:`p \le m` (an easy one, or a missing label)
+    contributes nothing (hard threshold). With :math:`\gamma_\pm = 0, m = 0` this is BCE
+    (:func:`sigmoid_bce`), with :math:`\gamma_+ = \gamma_- = \gamma, m = 0` the sigmoid focal loss without
+    :math:`\alpha` (:func:`sigmoid_focal` with ``alpha=None``). :math:`\log(1-p_m) =
+    \log\min(\sigma(-z) + m, 1)`; for :math:`m = 0` it is :math:`-\mathrm{sp}(z)`.
+
+    ``variant="official"`` follows ``AsymmetricLoss`` in github.com/Alibaba-MIIL/ASL
+    (``src/loss_functions/losses.py``): both probabilities are clamped at ``eps = 1e-8`` before the log, so a
+    label's term is capped at :math:`-\log 10^{-8} \approx 18.4` (with zero gradient beyond). The official
+    module returns the sum over the batch (our ``reduction="sum"``); its focal weight is not detached in the
+    current code (an older version detached it).
+
+    Args:
+        gamma_pos: :math:`\gamma_+ \ge 0` (paper: 0).
+        gamma_neg: :math:`\gamma_- \ge 0` (paper: 4).
+        clip: the probability margin :math:`m \in [0, 1)` (paper: 0.05).
+    """
+    z, y = _setup(logits, target)
+    gp = check_scalar(gamma_pos, "gamma_pos", low=0.0)
+    gn = check_scalar(gamma_neg, "gamma_neg", low=0.0)
+    m = check_scalar(clip, "clip", low=0.0, high=1.0, high_open=True)
+    check_choice(variant, "variant", ("paper", "official"))
+    pos = y > 0
+    if variant == "paper":
+        log_p = -F.softplus(-z)                               # log sigma(z)
+        if m == 0.0:
+            log_1m_pm = -F.softplus(z)                        # log(1 - p)
+        else:
+            log_1m_pm = torch.log(torch.clamp(torch.sigmoid(-z) + m, max=1.0))
+    else:
+        log_p = torch.log(torch.sigmoid(z).clamp(min=ASL_OFFICIAL_EPS))
+        log_1m_pm = torch.log(torch.clamp(torch.sigmoid(-z) + m, max=1.0).clamp(min=ASL_OFFICIAL_EPS))
+    # focal weights: (1 - p)^gamma_pos = exp(gamma_pos log sigma(-z)); p_m^gamma_neg, 0 where p_m = 0
+    w_pos = _focal_weight(-F.softplus(z), gp)
+    nll_pos = -log_p if w_pos is None else -w_pos * log_p
+    if gn == 0.0:
+        nll_neg = -log_1m_pm
+    else:
+        if m == 0.0:
+            w_neg = torch.exp(-gn * F.softplus(-z))           # p^gamma in log space (p may underflow)
+        else:
+            p_m = torch.sigmoid(z) - m
+            alive = p_m > 0
+            safe = torch.where(alive, p_m, 1.0)               # no log(0) or 0 ** gamma in the backward pass
+            w_neg = torch.where(alive, torch.exp(gn * torch.log(safe)), 0.0)
+        nll_neg = -w_neg * log_1m_pm
+    terms = torch.where(pos, nll_pos, nll_neg)
+    return reduce_loss(terms.sum(1), reduction)
+
+
+def zlpr(logits, target, *, reduction="mean"):
+    r"""ZLPR, the zero-bounded log-sum-exp & pairwise rank-based loss (Su et al. 2022, Eq. 7).
+
+    .. math::
+        \ell_i = \log\Bigl(1 + \sum_{j\in\Omega^-_i} e^{z_{ij}}\Bigr)
+               + \log\Bigl(1 + \sum_{j\in\Omega^+_i} e^{-z_{ij}}\Bigr)
+
+    with :math:`\Omega^\pm_i` the positive and negative labels of sample i. It is the multi-label "softmax +
+    cross-entropy" with a fixed threshold logit 0 added to both sets: every positive is ranked above 0, every
+    negative below, and the decision rule is :math:`z_{ij} > 0` (no threshold to tune). It is
+    :func:`lossnotes.losses.balanced_softmax` with ``variant="official"`` (DocuNet's
+    ``multilabel_categorical_crossentropy``), and the paper form of that loss is ZLPR of the logits minus the
+    learned threshold logit :math:`s_{TH}` (chapter 03). For one label (C = 1) it is BCE. Convex in the logits.
+    """
+    z, y = _setup(logits, target)
+    pos = y > 0
+    neg_inf = torch.tensor(float("-inf"), dtype=z.dtype, device=z.device)
+    zero = z.new_zeros(z.shape[0], 1)
+    neg_part = torch.logsumexp(torch.cat([zero, torch.where(pos, neg_inf, z)], 1), 1)
+    pos_part = torch.logsumexp(torch.cat([zero, torch.where(pos, -z, neg_inf)], 1), 1)
+    return reduce_loss(neg_part + pos_part, reduction)
+
+
+def _register():
+    from .. import symbolic
+    from ..registry import LossSpec, register
+
+    common = dict(family="multilabel", target_kind="multilabel")
+    variant_bad = [({"variant": "code"}, ValueError, "variant")]
+    register(LossSpec(
+        name="sigmoid_bce", fn=sigmoid_bce, twin=symbolic.sigmoid_bce,
+        paper="Binary cross-entropy per label (the logistic loss; e.g. Li et al. 2020, Eq. 1 with sigmoid outputs)",
+        equation="sum_c [w_c y sp(-z) + (1 - y) sp(z)]", defaults={"pos_weight": None},
+        claims=frozenset({"convex", "classification_calibrated"}),
+        test_params=({}, {"pos_weight": [0.5, 2.0, 1.0, 4.0, 0.0]}),
+        bad_params=[({"pos_weight": [1.0, 2.0]}, ValueError, "pos_weight"),
+                    ({"pos_weight": [1.0, -1.0, 1.0, 1.0, 1.0]}, ValueError, "pos_weight"),
+                    ({"pos_weight": "balanced"}, TypeError, "pos_weight")], **common))
+    register(LossSpec(
+        name="sigmoid_focal", fn=sigmoid_focal, twin=symbolic.sigmoid_focal,
+        paper="Lin, Goyal, Girshick, He & Dollar 2017, Focal Loss for Dense Object Detection (ICCV)",
+        equation="Eq. (5), sigmoid form with alpha_t", defaults={"gamma": 2.0, "alpha": 0.25},
+        test_params=({}, {"gamma": 0.0, "alpha": None}, {"gamma": 0.5, "alpha": 0.75}, {"gamma": 3.0, "alpha": None}),
+        bad_params=[({"gamma": -1.0}, ValueError, "gamma"), ({"alpha": 1.5}, ValueError, "alpha"),
+                    ({"alpha": "0.25"}, TypeError, "alpha")], **common))
+    register(LossSpec(
+        name="asymmetric_loss", fn=asymmetric_loss, twin=symbolic.asymmetric_loss,
+        paper="Ridnik et al. 2021, Asymmetric Loss For Multi-Label Classification (ICCV)",
+        equation="Eq. (3)-(7): focusing gamma+/gamma-, probability shift m",
+        defaults={"gamma_pos": 0.0, "gamma_neg": 4.0, "clip": 0.05, "variant": "paper"},
+        test_params=({}, {"gamma_pos": 1.0, "gamma_neg": 2.0, "clip": 0.0}, {"gamma_neg": 0.5, "clip": 0.2},
+                     {"gamma_neg": 0.0}, {"variant": "official"}),
+        bad_params=variant_bad + [({"gamma_pos": -1.0}, ValueError, "gamma_pos"),
+                                  ({"gamma_neg": -0.5}, ValueError, "gamma_neg"),
+                                  ({"clip": 1.0}, ValueError, "clip"), ({"clip": -0.1}, ValueError, "clip")],
+        **common))
+    register(LossSpec(
+        name="zlpr", fn=zlpr, twin=symbolic.zlpr,
+        paper="Su et al. 2022, ZLPR: A Novel Loss for Multi-label Classification (arXiv:2208.02955)",
+        equation="Eq. (7): log(1 + sum_neg e^z) + log(1 + sum_pos e^-z)", defaults={},
+        claims=frozenset({"convex"}), **common))
+
+
+_register()
