@@ -303,6 +303,9 @@ def taylor_ce(logits, target, *, order=2, reduction="mean"):
     Args:
         order: integer :math:`t \in [1, 1000]`; :math:`t = 1` is :math:`1 - p_y` (MAE / 2). The issue's
             default 2 (the paper tunes :math:`t` per data set). Bounded by :math:`H_t = \sum_{k\le t} 1/k`.
+
+    See also :func:`lossnotes.losses.taylor_softmax_ce` (de Brebisson & Vincent 2016), a different loss with a
+    similar name: the CE of the Taylor softmax, which replaces :math:`e^{z}` by its Taylor polynomial.
     """
     order = check_scalar(order, "order", low=1, high=TAYLOR_MAX_ORDER, integer=True)
     _, target, _, logp_y = _setup(logits, target)
