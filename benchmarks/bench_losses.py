@@ -5,6 +5,9 @@ same inputs give a plain softmax head: ``s * cosine`` for the cosine losses (AM-
 default), ``features @ weight.T`` for the features/weight losses (L-Softmax, SphereFace, L2-softmax; the matmul
 is timed in both); gradients flow to every input in both.
 
+Plain multi-label losses (target kind ``"multilabel"``) are timed against
+``F.binary_cross_entropy_with_logits`` on the same logits and 0/1 target (``reference`` in each row).
+
 Multi-hot (thresholding) losses get a float32 target shaped like Re-DocRED's pairs
 (:func:`docred_like_target`: 94% of the rows "no relation", the rest 1-3 relations), the input the DocRE
 models give them.
@@ -118,7 +121,10 @@ def docred_like_target(n, c, *, seed=0, na_fraction=0.94, device="cpu"):
 
 
 def _reference(spec, ref_target):
-    """F.cross_entropy on the logits a plain softmax head makes from the same inputs."""
+    """F.cross_entropy on the logits a plain softmax head makes from the same inputs (F.binary_cross_entropy_with_logits
+    on the same logits and target for a plain multi-label loss)."""
+    if spec.target_kind == "multilabel":
+        return lambda z, t: F.binary_cross_entropy_with_logits(z, t)
     if spec.inputs == ("cosine",):
         s = spec.defaults.get("s", 1.0)
         return lambda cos, _t: F.cross_entropy(s * cos, ref_target)
@@ -141,10 +147,13 @@ def bench(device="cpu", repeats=30, family=None, shapes=SHAPES):
                 logits, target = spec.sample_inputs(n, c, seed=0, dtype=torch.float32, device=device)
             if spec.target_kind == "multihot":
                 target = docred_like_target(n, c, seed=0, device=device)
+            elif spec.target_kind == "multilabel":
+                target = target.float()
             ref_target = torch.randint(0, c, (n,), device=device)
             ref = _reference(spec, ref_target)
             fn = lambda *a, _s=spec: _s.call(a[:-1], a[-1])      # noqa: E731
-            row = {"loss": spec.name, "family": spec.family, "N": n, "C": c, "device": str(device)}
+            row = {"loss": spec.name, "family": spec.family, "N": n, "C": c, "device": str(device),
+                   "reference": "bce_with_logits" if spec.target_kind == "multilabel" else "cross_entropy"}
             for label, ctx in (("checked", contextlib.nullcontext), ("unchecked", unchecked)):
                 with ctx():
                     t_fn, t_ref = _time_pair(fn, ref, logits, target, device, repeats)
