@@ -1,4 +1,4 @@
-"""Command line: ``lossnotes run``, ``lossnotes scoreboard``, ``lossnotes list`` (also ``python -m lossnotes``)."""
+"""Command line: ``lossnotes run``, ``scoreboard``, ``list`` and ``book`` (also ``python -m lossnotes``)."""
 from __future__ import annotations
 
 import argparse
@@ -25,9 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
-        "run", help="execute notebooks with papermill, print timings and the scoreboard",
-        description="Execute chapter notebooks (all by default) into build/notebooks/, print a timing table "
-                    "and the scoreboard. Exits non-zero if any notebook fails or times out.")
+        "run", help="execute notebooks with papermill, print a per-chapter table",
+        description="Execute chapter notebooks (all by default) into build/notebooks/ and print one line per "
+                    "chapter (status, time, records written, paper items reproduced/partly/contradicted); the "
+                    "full scoreboard and status tables go to files. Exits non-zero if any notebook fails or "
+                    "times out, 2 on bad arguments (an unknown parameter, --device cuda without CUDA).")
     run.add_argument("chapters", nargs="*", metavar="CHAPTER",
                      help='chapter to run: "00", "00_foundations" or a notebook path (default: all)')
     run.add_argument("--full", action="store_true",
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write figures, results and executed notebooks under DIR (sets $LOSSNOTES_OUTPUT)")
     run.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
     run.add_argument("--notebooks-dir", type=Path, default=None, help=argparse.SUPPRESS)
-    run.add_argument("--no-scoreboard", action="store_true", help="do not print the scoreboard afterwards")
+    run.add_argument("--no-scoreboard", action="store_true", help="do not write the scoreboard files afterwards")
 
     board = sub.add_parser(
         "scoreboard", help="gather results/*.json into one table",
@@ -55,6 +57,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print the reproduction-status table per chapter instead (committed full runs by "
                             "default; the rule is in lossnotes.records.item_status)")
     board.add_argument("--chapter", default=None, help='with --status: one chapter ("01" or its full name)')
+
+    book = sub.add_parser(
+        "book", help="build the offline HTML book of the executed chapters",
+        description="Build a browsable HTML book (sphinx with myst-nb and sphinx-book-theme, MathJax served "
+                    "locally, nothing fetched from the network) from the executed notebooks in build/notebooks/, "
+                    "running in quick mode the chapters that are not there yet, with a page for the reproduction "
+                    "scoreboard. Output: build/book/html/index.html.")
+    book.add_argument("chapters", nargs="*", metavar="CHAPTER", help="chapters to include (default: all)")
+    book.add_argument("--build-root", type=Path, default=None, metavar="DIR",
+                      help="where executed notebooks are read from (DIR/notebooks) and the book is written "
+                           "(DIR/book); default: build/")
+    book.add_argument("--no-run", action="store_true",
+                      help="do not run missing chapters; build from the executed notebooks that exist")
+    book.add_argument("--check", action="store_true",
+                      help="afterwards load every page in headless Chromium with all non-local requests blocked")
+    book.add_argument("--screenshots", type=Path, default=None, metavar="DIR",
+                      help="with --check: save a screenshot of the first chapter page and of the scoreboard page")
+    book.add_argument("--notebooks-dir", type=Path, default=None, help=argparse.SUPPRESS)
 
     lst = sub.add_parser("list", help="list chapters and their parameters",
                          description="List the chapter notebooks with their parameters and defaults.")
@@ -86,8 +106,21 @@ def _print_status(root=None, chapter=None) -> None:
         print(scoreboard_markdown(part.drop(columns="chapter")))
 
 
+def _write_status(path: Path, root) -> Path:
+    from .records import scoreboard_markdown, status_table
+
+    df = status_table(None, root)
+    parts = [f"## {name}\n\n{scoreboard_markdown(part.drop(columns='chapter'))}"
+             for name, part in df.groupby("chapter", sort=True)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts) if parts else "no records found\n")
+    return path
+
+
 def _cmd_run(args) -> int:
-    from .runner import discover_notebooks, print_timing_table, run_notebooks
+    from . import paths
+    from .records import scoreboard, write_scoreboard
+    from .runner import discover_notebooks, print_run_summary, run_notebooks
 
     if not discover_notebooks(args.notebooks_dir):
         print("no notebooks found", file=sys.stderr)
@@ -96,13 +129,31 @@ def _cmd_run(args) -> int:
     results = run_notebooks(args.chapters or None, full=args.full, device=args.device, timeout=args.timeout,
                             parameters=params, output_dir=args.output, kernel_name=args.kernel,
                             notebooks_dir=args.notebooks_dir, echo=True)
+    out = args.output if args.output is not None else (paths.repo_root() if args.full else paths.build_dir())
     print()
-    print_timing_table(results)
+    print_run_summary(results, out / "results")
     if not args.no_scoreboard:
-        print()
-        out = args.output
-        _print_scoreboard(out, *((out / "scoreboard.csv", out / "scoreboard.md") if out else ()))
+        files = {"csv_path": out / "scoreboard.csv", "markdown_path": out / "scoreboard.md"} if args.output else {}
+        csv_path, md_path = write_scoreboard(scoreboard(args.output), **files)
+        status_path = _write_status((args.output or paths.build_dir()) / "status.md", out)
+        print(f"scoreboard (every record): {md_path} and {csv_path.name}; status tables: {status_path}")
+    book = paths.build_dir() / "book" / "html" / "index.html"
+    print(f"the book: {book}" + ("" if book.is_file() else " (build it with: make book)")
+          + "; committed full runs: lossnotes scoreboard --status")
     return 0 if all(r.ok for r in results) else 1
+
+
+def _cmd_book(args) -> int:
+    from .book import build_book, check_book
+
+    result = build_book(args.chapters or None, build_root=args.build_root, run_missing=not args.no_run,
+                        notebooks_dir=args.notebooks_dir, echo=True)
+    if args.check or args.screenshots:
+        report = check_book(result.html_dir, screenshot_dir=args.screenshots)
+        print(report.summary())
+        if not report.ok:
+            return 1
+    return 0
 
 
 def _cmd_list(args) -> int:
@@ -129,6 +180,8 @@ def main(argv=None) -> int:
             return _cmd_run(args)
         if args.command == "list":
             return _cmd_list(args)
+        if args.command == "book":
+            return _cmd_book(args)
         if args.status:
             _print_status(args.root, args.chapter)
         else:

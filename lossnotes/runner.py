@@ -24,7 +24,8 @@ import nbformat
 from . import paths
 
 __all__ = ["RunResult", "discover_notebooks", "resolve_chapters", "notebook_parameters",
-           "check_parameters", "run_notebooks", "print_timing_table", "QUICK_TIMEOUT", "FULL_TIMEOUT"]
+           "check_parameters", "check_device", "run_notebooks", "print_timing_table", "chapter_summary",
+           "print_run_summary", "QUICK_TIMEOUT", "FULL_TIMEOUT"]
 
 QUICK_TIMEOUT = 600.0  # seconds per notebook
 FULL_TIMEOUT = 6 * 3600.0
@@ -58,6 +59,7 @@ class RunResult:
     output: Path
     timed_out: bool = False
     traceback: str | None = None
+    started: float | None = None  # wall-clock time (``time.time()``) when the notebook started
 
 
 def _notebooks_dir(notebooks_dir) -> Path:
@@ -136,6 +138,22 @@ def check_parameters(path, parameters) -> None:
                          f"the notebook's parameters are: {', '.join(known) or '(none)'}")
 
 
+def check_device(device: str) -> None:
+    """``ValueError`` unless ``device`` is ``"auto"`` or a device this machine has (``cpu``, ``cuda[:N]``).
+
+    Checked before any notebook starts, so that ``--device cuda`` without CUDA fails at once rather than in
+    the first training cell of the first chapter.
+    """
+    if device == "auto":
+        return
+    from .train import resolve_device  # imports torch: only when a device is named
+
+    try:
+        resolve_device(device)
+    except ValueError as err:
+        raise ValueError(f"--device {device}: {err}") from None
+
+
 def _check_kernel(kernel_name: str) -> None:
     """``ValueError`` for an unknown kernel; a warning if it would not run this interpreter."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -196,11 +214,12 @@ def run_notebooks(chapters=None, *, full: bool = False, device: str = "auto", ti
     before anything runs. ``timeout`` is a hard wall-clock limit per notebook (default 600 s quick,
     6 h full). Executed notebooks go to ``<build>/notebooks/``, or ``<output_dir>/notebooks/`` when
     ``output_dir`` is given, in which case ``$LOSSNOTES_OUTPUT`` is set to it for the notebooks.
-    ``echo`` prints one line per notebook as it starts and ends.
+    ``device`` is checked first (:func:`check_device`). ``echo`` prints one line per notebook.
     """
     timeout = (FULL_TIMEOUT if full else QUICK_TIMEOUT) if timeout is None else float(timeout)
     if not timeout > 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+    check_device(device)
     params = {"quick": not full, "device": device, **(parameters or {})}
     notebooks = resolve_chapters(chapters, notebooks_dir)
     for nb in notebooks:  # validate everything before running anything
@@ -218,14 +237,14 @@ def run_notebooks(chapters=None, *, full: bool = False, device: str = "auto", ti
         env.pop("MPLBACKEND")  # let the kernel use its inline backend so executed notebooks show figures
 
     results = []
-    for nb in notebooks:
+    for index, nb in enumerate(notebooks, 1):
         output = out_dir / nb.name
         spec = {"input": str(nb.resolve()), "output": str(output.resolve()), "parameters": params,
                 "kernel_name": kernel_name, "cwd": str(nb.resolve().parent),
                 "execution_timeout": max(1, int(timeout))}
         if echo:
-            print(f"running {nb.stem} ({'full' if full else 'quick'}, timeout {timeout:.0f} s) ...", flush=True)
-        start = time.perf_counter()
+            print(f"[{index}/{len(notebooks)}] {nb.stem} ({'full' if full else 'quick'}) ... ", end="", flush=True)
+        started, start = time.time(), time.perf_counter()
         # stderr goes to a file, not a pipe: a stray grandchild holding a pipe open cannot block us.
         with tempfile.TemporaryFile("w+") as log:
             proc = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(spec)], env=env,
@@ -247,11 +266,15 @@ def run_notebooks(chapters=None, *, full: bool = False, device: str = "auto", ti
             error, trace = _cell_error(stderr)
             if error is None:
                 error = f"papermill exited with code {proc.returncode}:\n{_tail(stderr)}"
-        result = RunResult(nb.stem, seconds, error is None, error, output, timed_out, trace)
+        result = RunResult(nb.stem, seconds, error is None, error, output, timed_out, trace, started)
         results.append(result)
         if echo:
-            print(f"  {nb.stem}: {'ok' if result.ok else 'FAILED'} in {seconds:.1f} s", flush=True)
+            print(f"{_status(result)} in {seconds:.1f} s", flush=True)
     return results
+
+
+def _status(result: RunResult) -> str:
+    return "ok" if result.ok else ("TIMEOUT" if result.timed_out else "FAILED")
 
 
 def print_timing_table(results, file=None) -> None:
@@ -261,11 +284,64 @@ def print_timing_table(results, file=None) -> None:
     print(f"{'notebook':<{width}}  {'status':<7}  {'seconds':>9}", file=file)
     print(f"{'-' * width}  {'-' * 7}  {'-' * 9}", file=file)
     for r in results:
-        status = "ok" if r.ok else ("TIMEOUT" if r.timed_out else "FAILED")
-        print(f"{r.name:<{width}}  {status:<7}  {r.seconds:>9.1f}", file=file)
+        print(f"{r.name:<{width}}  {_status(r):<7}  {r.seconds:>9.1f}", file=file)
     total = sum(r.seconds for r in results)
     failed = sum(not r.ok for r in results)
     print(f"{'total':<{width}}  {f'{failed} bad' if failed else 'ok':<7}  {total:>9.1f}", file=file)
     for r in results:
         if not r.ok:
             print(f"\n{r.name}: {r.error}\n  executed notebook: {r.output}", file=file)
+
+
+def chapter_summary(result: RunResult, results_dir) -> dict:
+    """One row of :func:`print_run_summary`: the records this run wrote for the chapter and their status counts.
+
+    Records count only if ``<results_dir>/<chapter>.json`` was written during this run (its ``created`` stamp is
+    not older than the run's start); statuses come from :func:`lossnotes.records.item_status`, one per paper item,
+    and items the chapter declares with ``Recorder.not_run`` count as "not run here".
+    """
+    import datetime as dt
+
+    from .records import status_table
+
+    row = {"chapter": result.name, "status": _status(result), "seconds": result.seconds, "records": 0,
+           "items": 0, "reproduced": 0, "partly": 0, "contradicted": 0, "not run here": 0}
+    path = Path(results_dir) / f"{result.name}.json"
+    if not path.is_file():
+        return row
+    doc = json.loads(path.read_text())
+    created = dt.datetime.fromisoformat(doc["created"]).timestamp()
+    if result.started is not None and created < int(result.started):
+        return row  # left by an earlier run
+    row["records"] = len(doc.get("records", []))
+    table = status_table(result.name, Path(results_dir))
+    row["items"] = len(table)
+    for status, count in table["status"].value_counts().items():
+        if status in row:
+            row[status] = int(count)
+    return row
+
+
+def print_run_summary(results, results_dir, file=None) -> list[dict]:
+    """Print one line per chapter: status, seconds, records written, and how many of the chapter's paper items
+    the written records reproduce, partly reproduce or contradict by the status rule; then the failures."""
+    file = sys.stdout if file is None else file
+    rows = [chapter_summary(r, results_dir) for r in results]
+    width = max([len(r["chapter"]) for r in rows] + [7])
+    cols = [("records", 7), ("items", 5), ("reproduced", 10), ("partly", 6), ("contradicted", 12),
+            ("not run here", 12)]
+    head = f"{'chapter':<{width}}  {'status':<7}  {'seconds':>7}  " + "  ".join(f"{c:>{w}}" for c, w in cols)
+    print(head, file=file)
+    print("-" * len(head), file=file)
+    for row in rows:
+        print(f"{row['chapter']:<{width}}  {row['status']:<7}  {row['seconds']:>7.1f}  "
+              + "  ".join(f"{row[c]:>{w}}" for c, w in cols), file=file)
+    failed = sum(r["status"] != "ok" for r in rows)
+    total = sum(r["seconds"] for r in rows)
+    print(f"{len(rows)} chapter(s) in {total:.0f} s, {failed or 'none'} failed; "
+          f"{sum(r['records'] for r in rows)} records written to {results_dir}", file=file)
+    for r in results:
+        if not r.ok:
+            print(f"{r.name}: {r.error.splitlines()[0] if r.error else 'failed'}\n  executed notebook: {r.output}",
+                  file=file)
+    return rows

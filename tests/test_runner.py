@@ -1,12 +1,15 @@
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from lossnotes.cli import main
-from lossnotes.runner import (check_parameters, notebook_parameters, resolve_chapters, run_notebooks)
+from lossnotes.records import Recorder
+from lossnotes.runner import (RunResult, chapter_summary, check_device, check_parameters, notebook_parameters,
+                              resolve_chapters, run_notebooks)
 
 PARAMS = 'quick = True\ndevice = "auto"\nseed = 0\nn: int = 1\nname = "x"\n'
 
@@ -87,7 +90,7 @@ def test_failing_notebook_reported_and_cli_exits_nonzero(nbdir, tmp_path, capsys
     assert "1 / 0" in res.traceback
     assert main(["run", "--notebooks-dir", str(nbdir), "--output", str(tmp_path / "cli"), "01_fails"]) == 1
     out = capsys.readouterr().out
-    assert "FAILED" in out and "ZeroDivisionError" in out and "no records found" in out
+    assert "FAILED" in out and "ZeroDivisionError" in out and str(tmp_path / "cli" / "notebooks") in out
 
 
 @pytest.mark.slow
@@ -100,3 +103,63 @@ def test_timeout_kills_notebook_and_kernel(nbdir, tmp_path):
     assert elapsed < 30
     pid = int((nbdir / "kernel.pid").read_text())
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_device_without_cuda_refused_before_any_notebook_starts(nbdir, tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(ValueError, match="--device cuda: .*CUDA is not available"):
+        check_device("cuda")
+    with pytest.raises(ValueError, match="device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"):
+        check_device("gpu")
+    check_device("cpu")
+    start = time.perf_counter()
+    assert main(["run", "--device", "cuda", "--notebooks-dir", str(nbdir), "--output", str(tmp_path / "o")]) == 2
+    assert time.perf_counter() - start < 30
+    assert "CUDA is not available" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "notebooks").exists()  # nothing started
+
+
+def _save_records(out: Path, chapter: str, rows, monkeypatch) -> None:
+    monkeypatch.setenv("LOSSNOTES_OUTPUT", str(out))
+    rec = Recorder(chapter, quick=True, device="cpu")
+    for table, row, paper, ours, ci in rows:
+        rec.add(table=table, row=row, metric="accuracy", paper=paper, ours=ours, ci95=ci, setting="s", seeds=[0, 1])
+    rec.not_run(table="Table 9", reason="data not available offline")
+    rec.save()
+
+
+def test_chapter_summary_counts_this_runs_records_by_status(tmp_path, monkeypatch):
+    # Table 1: both rows inside our interval -> reproduced; Table 2: no row agrees, paper's best clearly
+    # behind ours -> contradicted; Table 9 declared not run.
+    _save_records(tmp_path, "07_x", [("Table 1", "a", 0.90, 0.91, 0.02), ("Table 1", "b", 0.80, 0.80, 0.01),
+                                     ("Table 2", "a", 0.90, 0.50, 0.01), ("Table 2", "b", 0.50, 0.80, 0.01)],
+                  monkeypatch)
+    started = time.time() - 5
+    row = chapter_summary(RunResult("07_x", 1.0, True, None, tmp_path, started=started), tmp_path / "results")
+    assert (row["records"], row["items"], row["reproduced"], row["contradicted"], row["not run here"]) == \
+        (4, 3, 1, 1, 1)
+    later = chapter_summary(RunResult("07_x", 1.0, True, None, tmp_path, started=time.time() + 5), tmp_path / "results")
+    assert later["records"] == 0 and later["items"] == 0  # a file an earlier run left is not this run's
+    failed = chapter_summary(RunResult("08_y", 1.0, False, "boom", tmp_path, started=started), tmp_path / "results")
+    assert failed["status"] == "FAILED" and failed["records"] == 0
+
+
+@pytest.mark.slow
+def test_cli_run_prints_one_line_per_chapter_and_writes_the_scoreboard_to_files(nbdir, tmp_path, capsys):
+    _notebook(nbdir, "03_records",
+              "from lossnotes.records import Recorder\n"
+              "r = Recorder('03_records', quick=quick, device='cpu')\n"
+              "r.add(table='Table 1', row='a', metric='accuracy', paper=0.5, ours=0.5, setting='s', seeds=[0])\n"
+              "r.save()")
+    out_dir = tmp_path / "out"
+    assert main(["run", "--notebooks-dir", str(nbdir), "--output", str(out_dir), "00", "03"]) == 0
+    out = capsys.readouterr().out
+    lines = out.strip().splitlines()
+    assert len(lines) <= 12, out
+    row = next(line for line in lines if line.startswith("03_records "))
+    assert row.split()[1:3][0] == "ok" and row.split()[3:6] == ["1", "1", "1"]  # records, items, reproduced
+    assert (out_dir / "scoreboard.md").is_file() and (out_dir / "scoreboard.csv").is_file()
+    assert (out_dir / "status.md").is_file() and "Table 1" in (out_dir / "status.md").read_text()
+    assert "| 03_records | Table 1 |" not in out  # the scoreboard itself is not printed
