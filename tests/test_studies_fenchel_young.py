@@ -1,0 +1,54 @@
+"""Chapter 08's study helpers: harmonic output layers, the evaluator, support tables, weight readability."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import lossnotes.losses as L
+from lossnotes.data import Dataset
+from lossnotes.studies import fenchel_young as FYS
+
+
+def _images(n=40, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 28, 28, generator=g)
+    y = torch.arange(n) % 10
+    return Dataset(x, y, [str(i) for i in range(10)], "toy")
+
+
+def test_harmonic_models_output_harmonic_logits_whose_ce_is_the_harmonic_loss():
+    data = _images()
+    for model in (FYS.HarmonicLinear(n=5.0), FYS.HarmonicCNN2C(n=5.0)):
+        out = model(data.x)
+        features = model.forward_features(data.x)
+        torch.testing.assert_close(L.softmax_cross_entropy(out, data.y),
+                                   L.harmonic_loss(features, model.head.weight, data.y, n=5.0))
+        assert out.shape == (40, 10)
+
+
+def test_fy_scores_reports_log_z_and_support_sizes():
+    data = _images()
+    model = FYS.LinearSoftmax()
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.arange(10.0) * 10)                     # one class far ahead: supports of 1
+    s = FYS.fy_scores(model, data)
+    assert s["support_sparsemax"] == 1.0 and s["support_entmax15"] == 1.0
+    assert s["log_z"] == s["abs_log_z"] and abs(s["log_z"] - 90.0) < 1e-3
+    assert abs(s["acc"] - 0.1) < 1e-6 and s["top_share"] == 1.0
+    with torch.no_grad():
+        model.head.bias.zero_()                                            # all equal: every class in the support
+    s = FYS.fy_scores(model, data)
+    assert s["support_sparsemax"] == 10.0 and abs(s["log_z"] - np.log(10)) < 1e-6
+
+
+def test_support_table_and_readability():
+    logits = torch.tensor([[3.0, 0.0, -1.0], [0.2, 0.1, 0.0]])
+    t = FYS.support_table(logits, torch.tensor([0, 2]))
+    assert t.support.tolist() == [1, 3] and t.correct.tolist() == [True, False]
+    assert t.true_in_support.tolist() == [True, True]
+    data = _images()
+    means = FYS.class_mean_images(data)
+    assert means.shape == (10, 784)
+    np.testing.assert_allclose(FYS.weight_readability(torch.as_tensor(means), means), 1.0)
+    np.testing.assert_allclose(FYS.weight_readability(-torch.as_tensor(means), means), -1.0)
