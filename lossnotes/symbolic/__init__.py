@@ -26,6 +26,11 @@ from .robust import (OfficialTemperedLogPartition, TemperedLogPartition, active_
                      normalized_focal, reverse_ce, symmetric_ce, taylor_ce, tempered_probabilities)
 
 __all__ += list(_robust.__all__)
+from . import derive as _derive  # noqa: E402
+from .derive import (bregman, composite_log_partition, derivatives_latex, flatten_generic,  # noqa: E402,F401
+                     generic_primitive, is_zero, provably_nonneg, zero_generic)
+
+__all__ += list(_derive.__all__)
 
 # The catalogue chapters' twins export through their own ``__all__``.
 from . import (calibration as _calibration, fenchel_young as _fenchel_young, imbalance as _imbalance,  # noqa: E402
