@@ -489,7 +489,8 @@ class Comparison:
 
     def summary(self, metrics: Sequence[str] | None = None, scale: float = 1.0):
         """One row per arm and selection: mean, std, ci95 of each test metric over the non-degenerate seeds
-        (times ``scale``, e.g. 100 for %), the chosen lr, the seeds and how many runs were degenerate."""
+        (times ``scale``, e.g. 100 for %), the chosen lr (``lr_edge``: "top"/"bottom" when it is an end of a grid of
+        3 or more, see :meth:`lr_at_edge`), the seeds and how many runs were degenerate."""
         import pandas as pd
 
         metrics = list(metrics or [self.protocol.metric])
@@ -499,7 +500,7 @@ class Comparison:
             for sel in SELECTIONS:
                 part = runs[(runs.arm == name) & (runs.selection == sel)]
                 good = part[~part.degenerate]
-                row = {"arm": name, "selection": sel, "lr": self.chosen_lr[name],
+                row = {"arm": name, "selection": sel, "lr": self.chosen_lr[name], "lr_edge": self.lr_at_edge(name),
                        "seeds": [int(s) for s in part.seed], "n_degenerate": int(part.degenerate.sum()),
                        "degenerate": bool(part.degenerate.any()),
                        "reasons": "; ".join(sorted(set(r for r in part.reasons if r)))}

@@ -23,6 +23,7 @@ __all__ = [
     "Record", "RECORDS", "record", "Recorder", "describe_device", "load_records", "load_not_run",
     "scoreboard", "scoreboard_markdown", "write_scoreboard", "SCOREBOARD_COLUMNS",
     "item_status", "status_table", "status_markdown", "STATUSES", "RELATIVE_TOLERANCE",
+    "CommittedResults", "format_record", "intervals_overlap", "LR_EDGE_NOTE",
 ]
 
 MODES = ("quick", "full")
@@ -30,6 +31,8 @@ SCOREBOARD_COLUMNS = ["chapter", "table", "row", "metric", "paper", "ours", "our
                       "selection", "lr", "degenerate", "setting", "mode", "device", "seeds", "group", "note",
                       "source"]
 SELECTIONS = ("best-val", "last")
+#: How a record's note says that its lr was chosen at an end of the grid (see Recorder.add_summary).
+LR_EDGE_NOTE = "lr chosen at an end of the grid"
 
 
 def _number(name: str, value, *, optional: bool = False) -> float | None:
@@ -173,7 +176,8 @@ class Recorder:
     def add_summary(self, summary_row, *, table, row, metric, key, paper=None, setting, note=None,
                     group=None) -> Record:
         """Record one row of :meth:`lossnotes.experiments.Comparison.summary` (its test metric ``key``): mean,
-        std, ci95, selection, lr, seeds and the degenerate flag come from the protocol, not from the caller."""
+        std, ci95, selection, lr, seeds and the degenerate flag come from the protocol, not from the caller; an lr
+        chosen at an end of its grid is said in the note (it starts with :data:`LR_EDGE_NOTE`)."""
         r = summary_row
         reasons = r.get("reasons") or ""
         n_bad = int(r.get("n_degenerate", 0))
@@ -182,6 +186,10 @@ class Recorder:
             if n_bad == len(r["seeds"]):
                 flag = f"all {n_bad} seeds degenerate ({reasons}); the mean is over them"
             note = flag if note is None else f"{note}; {flag}"
+        if r.get("lr_edge"):
+            edge = f"{LR_EDGE_NOTE} ({r['lr_edge']}); the best lr may lie outside it"
+            note = edge if note is None else f"{note}; {edge}"
+
         def spread(name):  # pandas turns a missing spread (one seed) into NaN next to numbers
             v = r.get(name)
             return None if v is None or (isinstance(v, numbers.Real) and math.isnan(v)) else v
@@ -227,6 +235,55 @@ def load_records(path) -> list[Record]:
     doc = json.loads(Path(path).read_text())
     names = {f.name for f in fields(Record)}
     return [Record(**{k: v for k, v in r.items() if k in names}) for r in doc["records"]]
+
+
+class CommittedResults:
+    """A chapter's committed full-mode records (``results/<chapter>.json``), looked up the way a discussion
+    cell reads them: by ``group`` (what :meth:`Recorder.add_summary` was given) and ``row`` (the arm).
+
+    ``exists`` is False (and every look-up empty) when the chapter has no committed run yet.
+    """
+
+    def __init__(self, chapter: str, root=None):
+        self.chapter = _text("chapter", chapter)
+        self.path = Path(root if root is not None else paths.repo_root()) / "results" / f"{self.chapter}.json"
+        self.exists = self.path.is_file()
+        self.records: list[Record] = load_records(self.path) if self.exists else []
+
+    @property
+    def has_protocol(self) -> bool:
+        """True when the records come from the experiment protocol (they carry a best-val selection)."""
+        return any(r.selection == "best-val" for r in self.records)
+
+    def where(self, **fields_) -> list[Record]:
+        """Every record whose named fields equal the given values (``selection=None`` matches any)."""
+        unknown = set(fields_) - {f.name for f in fields(Record)}
+        if unknown:
+            raise ValueError(f"unknown record fields {sorted(unknown)}")
+        return [r for r in self.records if all(v is None or getattr(r, k) == v for k, v in fields_.items())]
+
+    def get(self, group: str, row: str, *, selection: str | None = "best-val", table: str | None = None):
+        """The first record of ``group`` for arm ``row`` (at ``selection``; any when None), or None."""
+        found = self.where(group=group, row=row, selection=selection, table=table)
+        return found[0] if found else None
+
+    def rows(self, group: str, *, selection: str | None = "best-val") -> list[str]:
+        """The arms recorded in ``group``, in recording order."""
+        return list(dict.fromkeys(r.row for r in self.where(group=group, selection=selection)))
+
+
+def format_record(rec: Record | None, digits: int = 1) -> str:
+    """``"91.2 ± 0.4"`` for a record (``"-"`` for None), marked **(degenerate)** when the protocol flagged it."""
+    from .experiments import format_interval
+
+    if rec is None:
+        return "-"
+    return format_interval(rec.ours, rec.ci95, digits) + (" **(degenerate)**" if rec.degenerate else "")
+
+
+def intervals_overlap(a: Record, b: Record) -> bool:
+    """True when the two records' means are within the sum of their 95 % half-widths (a missing one counts 0)."""
+    return abs(a.ours - b.ours) <= (a.ci95 or 0.0) + (b.ci95 or 0.0)
 
 
 def load_not_run(path) -> list[dict]:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from lossnotes.records import (Record, Recorder, describe_device, load_records, record, scoreboard,
+from lossnotes.records import (LR_EDGE_NOTE, Record, Recorder, describe_device, load_records, record, scoreboard,
                                scoreboard_markdown, write_scoreboard)
 
 BASE = dict(chapter="00", table="Table 1", row="SML", metric="accuracy", setting="2 epochs", mode="quick",
@@ -121,7 +121,10 @@ def test_add_summary_takes_everything_from_the_protocol(tmp_path, monkeypatch):
     r = rec.add_summary(row, table="Table 3", row="CE", metric="test accuracy (%)", key="acc", paper=92.0,
                         setting="subset")
     assert (r.ours, r.ours_std, r.ci95, r.lr, r.selection, r.seeds) == (91.0, 0.5, 1.2, 0.01, "best-val", [0, 1, 2])
-    assert r.degenerate and "1 of 3 seeds degenerate" in r.note
+    assert r.degenerate and "1 of 3 seeds degenerate" in r.note and "grid" not in r.note
+    edge = rec.add_summary({**row, "lr_edge": "top", "n_degenerate": 0, "degenerate": False}, table="Table 3",
+                           row="CE", metric="test accuracy (%)", key="acc", setting="subset")
+    assert edge.note.startswith(LR_EDGE_NOTE) and "(top)" in edge.note
     rec.not_run(table="Table 4", reason="CIFAR-10 not available offline")
     path = rec.save()
     assert load_records(path) == rec.records
@@ -170,3 +173,31 @@ def test_status_table_reads_results_and_not_run(tmp_path, monkeypatch):
     df = status_table("07", root=tmp_path)
     assert df[["paper item", "status"]].values.tolist() == [["Table 2", "reproduced"], ["Table 9", "not run here"]]
     assert df["setting that differs"].tolist() == ["subset", "needs ImageNet"]
+
+
+def test_committed_results_look_up_by_group_and_row(tmp_path, monkeypatch):
+    from lossnotes.records import CommittedResults, format_record, intervals_overlap
+
+    monkeypatch.setenv("LOSSNOTES_OUTPUT", str(tmp_path))
+    rec = Recorder("09_x", quick=False, device="cpu")
+    common = dict(table="Table 3", metric="F1 (%)", setting="s", seeds=[0, 1], lr=0.01)
+    rec.add(row="atl", ours=70.0, ci95=1.0, selection="best-val", group="tiles: F1 (%)", **common)
+    rec.add(row="atl", ours=68.0, ci95=1.0, selection="last", group="tiles: F1 (%)", **common)
+    rec.add(row="aml", ours=71.5, ci95=0.4, selection="best-val", group="tiles: F1 (%)", degenerate=True, **common)
+    rec.add(row="atl", ours=55.0, selection="best-val", group="surrogate: F1 (%)", **common)
+    rec.save()
+    res = CommittedResults("09_x", root=tmp_path)
+    assert res.exists and res.has_protocol and len(res.records) == 4
+    assert res.get("tiles: F1 (%)", "atl").ours == 70.0
+    assert res.get("tiles: F1 (%)", "atl", selection="last").ours == 68.0
+    assert res.get("tiles: F1 (%)", "nope") is None and res.get("tiles: F1 (%)", "atl", table="Table 4") is None
+    assert res.rows("tiles: F1 (%)") == ["atl", "aml"]
+    assert [r.ours for r in res.where(row="atl", selection=None)] == [70.0, 68.0, 55.0]
+    with pytest.raises(ValueError, match="unknown record fields"):
+        res.where(colour="red")
+    atl, aml = res.get("tiles: F1 (%)", "atl"), res.get("tiles: F1 (%)", "aml")
+    assert format_record(atl) == "70.0 ± 1.0" and format_record(aml) == "71.5 ± 0.4 **(degenerate)**"
+    assert format_record(None) == "-" and format_record(res.get("surrogate: F1 (%)", "atl")) == "55.0 (1 seed)"
+    assert not intervals_overlap(atl, aml) and intervals_overlap(atl, res.get("tiles: F1 (%)", "atl", selection="last"))
+    missing = CommittedResults("10_none", root=tmp_path)
+    assert not missing.exists and missing.records == [] and not missing.has_protocol
