@@ -49,11 +49,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import lossnotes.losses, torch; print('lossnotes installed with torch', torch.__version__)"
 	touch $(STAMP)
 
-# In a git checkout: strip notebook outputs on `git add` (nbstripout), diff notebooks without outputs.
+# In a git checkout: strip notebook outputs on `git add` (nbstripout); `git diff` compares the stripped form too.
 git-filter:
 	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
-	  git config filter.nbstripout.clean '$(NBSTRIPOUT)' && git config filter.nbstripout.smudge cat && \
-	  git config diff.ipynb.textconv '$(NBSTRIPOUT) -t'; \
+	  git config filter.nbstripout.clean '$(NBSTRIPOUT)' && git config filter.nbstripout.smudge cat; \
 	fi
 
 # Headless Chromium for the book's browser test (the Debian package; Playwright drives it): installed with apt-get
