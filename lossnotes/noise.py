@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 __all__ = ["FASHION_PAIRS", "symmetric_transition", "asymmetric_transition", "transition_matrix", "flip_labels",
-           "empirical_transition", "NoisyDataset", "ProbedTest", "make_noisy", "probe_from", "memorisation_scores"]
+           "empirical_transition", "NoisyDataset", "ProbedTest", "make_noisy", "probe_from", "memorisation_scores",
+           "loss_for_every_label", "symmetric_noise_risk"]
 
 #: Fashion-MNIST's confusable pairs: (shirt, T-shirt/top), (pullover, coat), (sneaker, sandal).
 FASHION_PAIRS = ((6, 0), (2, 4), (7, 5))
@@ -193,3 +194,36 @@ def memorisation_scores(model, data, device="cpu") -> dict:
         else:
             scores["memorised"] = scores["probe_clean"] = float("nan")
     return scores
+
+
+def loss_for_every_label(loss_fn, logits) -> np.ndarray:
+    """``(N, K)``: the per-sample loss ``loss_fn(logits, k, reduction="none")`` of every row for every label k.
+
+    What a risk under label noise needs: with the losses for every possible label, the expected loss under any
+    transition matrix is a weighted sum (see :func:`symmetric_noise_risk`)."""
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+        raise ValueError(f"logits must be a 2-D tensor (N, K), got {getattr(logits, 'shape', type(logits).__name__)}")
+    n, k = logits.shape
+    with torch.no_grad():
+        return np.stack([loss_fn(logits, torch.full((n,), c, dtype=torch.long), reduction="none").cpu().numpy()
+                         for c in range(k)], axis=-1)
+
+
+def symmetric_noise_risk(losses, labels, eta: float) -> np.ndarray:
+    r"""The risk under symmetric noise of rate :math:`\eta`, averaged over the samples (the last-but-one axis):
+    :math:`\frac1n\sum_i (1-\eta)\,\ell(x_i, y_i) + \frac{\eta}{K-1}\sum_{k\ne y_i}\ell(x_i, k)`.
+
+    ``losses``: ``(..., n, K)`` from :func:`loss_for_every_label` (leading axes e.g. one per hypothesis);
+    ``labels``: the ``n`` clean labels. Ghosh et al. 2017, Theorem 1: a symmetric loss has the same minimiser of
+    this risk as of the clean one while :math:`\eta < 1 - 1/K`."""
+    losses = np.asarray(losses, dtype=float)
+    labels = np.asarray(labels)
+    eta = _check_rate(eta)
+    if losses.ndim < 2 or labels.shape != losses.shape[-2:-1]:
+        raise ValueError(f"losses must be (..., n, K) with n = len(labels) = {labels.shape}, got {losses.shape}")
+    k = _check_k(losses.shape[-1])
+    if labels.size and (labels.min() < 0 or labels.max() >= k):
+        raise ValueError(f"labels must lie in [0, {k}), got range [{labels.min()}, {labels.max()}]")
+    clean = np.take_along_axis(losses, np.broadcast_to(labels[:, None], losses.shape[:-1] + (1,)), -1)[..., 0]
+    others = losses.sum(-1) - clean
+    return ((1.0 - eta) * clean + eta / (k - 1) * others).mean(-1)

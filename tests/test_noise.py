@@ -100,3 +100,41 @@ def test_memorisation_scores_report_the_ceiling_of_noisy_labels():
     data = NoisyDataset(torch.randn(40, 3), y, y_clean, ["a", "b", "c", "d"])
     scores = memorisation_scores(MLP(3, hidden=(), num_classes=4), data)
     assert scores["ceiling"] == 0.75
+
+
+def test_loss_for_every_label_and_symmetric_noise_risk_by_hand():
+    import torch.nn.functional as F
+
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    table = noise.loss_for_every_label(F.cross_entropy, logits)
+    assert table.shape == (2, 3)
+    np.testing.assert_allclose(table[1, 1], F.cross_entropy(logits[1:], torch.tensor([1])).item())
+    labels = np.array([0, 1])
+    want = np.mean([(1 - 0.3) * table[i, y] + 0.3 / 2 * (table[i].sum() - table[i, y]) for i, y in enumerate(labels)])
+    np.testing.assert_allclose(noise.symmetric_noise_risk(table, labels, 0.3), want)
+    stacked = noise.symmetric_noise_risk(np.stack([table, 2 * table]), labels, 0.3)      # one risk per hypothesis
+    np.testing.assert_allclose(stacked, [want, 2 * want])
+    np.testing.assert_allclose(noise.symmetric_noise_risk(table, labels, 0.0), table[[0, 1], labels].mean())
+    with pytest.raises(ValueError, match="losses must be"):
+        noise.symmetric_noise_risk(table, np.array([0, 1, 2]), 0.3)
+    with pytest.raises(ValueError, match="labels must lie"):
+        noise.symmetric_noise_risk(table, np.array([0, 3]), 0.3)
+    with pytest.raises(ValueError, match="eta"):
+        noise.symmetric_noise_risk(table, labels, 1.5)
+    with pytest.raises(ValueError, match="logits"):
+        noise.loss_for_every_label(F.cross_entropy, logits[0])
+
+
+def test_label_sum_is_constant_exactly_for_symmetric_losses():
+    import sympy as sp
+
+    from lossnotes import symbolic as S
+
+    for k in (2, 3):
+        _, total = S.label_sum(S.normalized_ce, k)
+        assert sp.simplify(total - 1) == 0
+        z, total = S.label_sum(S.softmax_cross_entropy, k)
+        at = {v: i for i, v in enumerate(z)}
+        assert abs(float(sp.diff(total, z[0]).subs(at))) > 0.1        # CE's sum moves with z
+    with pytest.raises(ValueError, match="num_classes"):
+        S.label_sum(S.normalized_ce, 1)

@@ -15,7 +15,7 @@ import sympy as sp
 __all__ = [
     "logit_symbols", "logit_vector", "StopGradient", "stop_gradient", "softplus", "sigmoid",
     "log_sigmoid", "logsumexp", "log_softmax_row", "softmax_row", "gradient", "hessian", "latex",
-    "lambdify", "evaluate", "evaluate_gradient", "as_rows", "as_list",
+    "lambdify", "evaluate", "evaluate_gradient", "as_rows", "as_list", "label_sum",
 ]
 
 
@@ -98,6 +98,17 @@ def gradient(expr, variables) -> sp.Matrix:
 
 def hessian(expr, variables) -> sp.Matrix:
     return sp.hessian(expr, list(variables))
+
+
+def label_sum(twin, num_classes: int, **hp) -> tuple[sp.Matrix, sp.Expr]:
+    r"""``(z, S)`` with :math:`S(z) = \sum_{k=1}^{K}\ell(z, k)`, one sample's loss summed over every label.
+
+    A loss is *symmetric* (Ghosh, Kumar & Sastry 2017, Eq. 3) when :math:`S` is a constant: then it is
+    noise-tolerant under symmetric label noise. ``twin`` is a loss's SymPy twin, ``hp`` its hyper-parameters."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+    z = logit_vector(num_classes)
+    return z, sum(twin(z, [k], **hp)[0] for k in range(num_classes))
 
 
 def latex(expr, **kwargs) -> str:
