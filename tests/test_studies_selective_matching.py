@@ -111,6 +111,7 @@ def test_optimal_offset_matches_bust():
     bust = (expit(1.5) - expit(0.5)) / (expit(4.0) - expit(-4.0))
     assert off / tau == pytest.approx(bust, rel=1e-2)
     assert SM.optimal_offset(np.tanh, -4.0, 4.0, 0.5, 0.0, tau) == pytest.approx(0.0, abs=1e-12)
+    assert SM.optimal_offset(links.sigmoid_link(), -4.0, 4.0, 0.5, 1.0, tau) == pytest.approx(off, rel=1e-9)
 
 
 def test_multiclass_figure_types():

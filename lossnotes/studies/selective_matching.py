@@ -383,8 +383,12 @@ def optimal_offset(h: Callable, S_m: float, S_M: float, w_u: float, d: float, ta
     """Theorem 1's setting solved numerically: the offset ``δ̂`` where the expected gradient of the matching loss
     vanishes, for ``w ~ U[S_m, S_M]`` and targets ``w + d`` on ``|w - w_u| < τ/2`` (``w`` otherwise).
 
-    ``h`` maps a float64 NumPy array to the link values; ``w`` is integrated by the midpoint rule on ``n`` cells.
+    ``h`` is a :class:`lossnotes.links.Link` or maps a float64 NumPy array to the link values; ``w`` is integrated
+    by the midpoint rule on ``n`` cells.
     """
+    if isinstance(h, links.Link):
+        link = h
+        h = lambda v: link.h(torch.from_numpy(np.asarray(v, dtype=np.float64))).numpy()  # noqa: E731
     w = S_m + (np.arange(n) + 0.5) * (S_M - S_m) / n
     observed = w + d * (np.abs(w - w_u) < tau / 2)
     target_mean = h(observed).mean()
