@@ -85,6 +85,10 @@ def executed_notebooks(chapters=None, *, build_root=None, notebooks_dir=None, ru
         runs = run_notebooks(missing, output_dir=None if build_root is None else root, notebooks_dir=notebooks_dir,
                              echo=echo)
     executed = [root / "notebooks" / nb.name for nb in sources]
+    stale = [nb.stem for nb, p in zip(sources, executed) if p.is_file() and nb.stat().st_mtime > p.stat().st_mtime]
+    if stale and echo:
+        print(f"note: {', '.join(stale)} changed since executed; the book shows the earlier run "
+              f"(refresh with: lossnotes run {' '.join(s[:2] for s in stale)})", flush=True)
     return [p for p in executed if p.is_file() and not _failed(p)], runs
 
 

@@ -144,16 +144,28 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_book(args) -> int:
-    from .book import build_book, check_book
+    from .book import BrowserUnavailable, build_book, check_book
 
-    result = build_book(args.chapters or None, build_root=args.build_root, run_missing=not args.no_run,
-                        notebooks_dir=args.notebooks_dir, echo=True)
+    try:
+        result = build_book(args.chapters or None, build_root=args.build_root, run_missing=not args.no_run,
+                            notebooks_dir=args.notebooks_dir, echo=True)
+    except RuntimeError as err:
+        print(f"lossnotes book: {err}", file=sys.stderr)
+        return 1
+    failed = [r for r in result.runs if not r.ok]
+    for r in failed:
+        print(f"left out of the book: {r.name}: {r.error.splitlines()[0] if r.error else 'failed'} "
+              f"(executed notebook: {r.output})")
     if args.check or args.screenshots:
-        report = check_book(result.html_dir, screenshot_dir=args.screenshots)
+        try:
+            report = check_book(result.html_dir, screenshot_dir=args.screenshots)
+        except BrowserUnavailable as err:
+            print(f"lossnotes book: cannot check the book in a browser: {err}", file=sys.stderr)
+            return 1
         print(report.summary())
         if not report.ok:
             return 1
-    return 0
+    return 1 if failed else 0
 
 
 def _cmd_list(args) -> int:

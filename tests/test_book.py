@@ -12,6 +12,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from lossnotes.book import (WIDGET_MIME, BrowserUnavailable, _clean_copy, _failed, book_pages, build_book,
                             check_book, find_chromium)
+from lossnotes.cli import main
 
 # The build is shared by the tests of this module; under pytest-xdist they run on one worker (--dist loadgroup).
 pytestmark = pytest.mark.xdist_group("book")
@@ -138,3 +139,12 @@ def test_a_failed_execution_is_not_taken_for_an_executed_chapter(tmp_path):
     (tmp_path / "c.ipynb").write_text("{not json")
     assert [_failed(tmp_path / n) for n in ("a.ipynb", "b.ipynb", "c.ipynb")] == [True, False, True]
     assert not _failed(Path(tmp_path / "b.ipynb"))
+
+
+def test_cli_book_without_executed_chapters_says_so(tmp_path, capsys):
+    nbdir = tmp_path / "notebooks-src"
+    nbdir.mkdir()
+    nbformat.write(new_notebook(cells=[new_code_cell("quick = True", metadata={"tags": ["parameters"]})]),
+                   str(nbdir / "00_x.ipynb"))
+    assert main(["book", "--build-root", str(tmp_path / "b"), "--no-run", "--notebooks-dir", str(nbdir)]) == 1
+    assert "no executed chapter" in capsys.readouterr().err
