@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 import lossnotes.losses as L
@@ -40,6 +41,16 @@ def test_fy_scores_reports_log_z_and_support_sizes():
         model.head.bias.zero_()                                            # all equal: every class in the support
     s = FYS.fy_scores(model, data)
     assert s["support_sparsemax"] == 10.0 and abs(s["log_z"] - np.log(10)) < 1e-6
+
+
+def test_fy_scores_agrees_with_the_protocols_classification_scores():
+    from lossnotes.experiments import classification_scores
+
+    data = _images()
+    torch.manual_seed(0)
+    model = FYS.LinearSoftmax()
+    s, ref = FYS.fy_scores(model, data), classification_scores(model, data)
+    assert {k: s[k] for k in ref} == pytest.approx(ref)
 
 
 def test_support_table_and_readability():

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..experiments import classification_scores
 from ..losses.fenchel_young import entmax15, sparsemax
 from ..losses.softmax_alternatives import harmonic_logits
 from ..losses.validation import check_positive_int, check_scalar
@@ -77,11 +76,17 @@ def support_sizes(logits: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def fy_scores(model: nn.Module, data, device="cpu") -> dict[str, float]:
-    """The protocol's classification scores plus, on the model's outputs ``z``: the mean log-partition
+    """The protocol's classification scores (those of :func:`lossnotes.experiments.classification_scores`, from the
+    same single pass over ``data``) plus, on the model's outputs ``z``: the mean log-partition
     ``log_z`` (:math:`\\log\\sum_k e^{z_k}`), its mean absolute value ``abs_log_z``, and the mean support size of
     sparsemax(z) and 1.5-entmax(z) (``support_sparsemax``, ``support_entmax15``)."""
-    scores = classification_scores(model, data, device)
     logits = predict(model, data, device=device).double()
+    pred, y = logits.argmax(1), torch.as_tensor(data.y).cpu()
+    k = int(logits.shape[1])
+    scores = {"acc": float((pred == y).double().mean()),                 # as classification_scores, one pass
+              "top_share": float(torch.bincount(pred, minlength=k).max()) / len(pred),
+              "majority": float(torch.bincount(y, minlength=k).max()) / len(y),
+              "finite": float(torch.isfinite(logits).all())}
     if not torch.isfinite(logits).all():
         return {**scores, "log_z": float("nan"), "abs_log_z": float("nan"), "support_sparsemax": float("nan"),
                 "support_entmax15": float("nan")}
