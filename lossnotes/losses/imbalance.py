@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 
 from .reduction import reduce_loss
-from .robust import _focal_terms
-from .validation import (check_choice, check_class_target, check_class_weight, check_logits, check_scalar,
-                         compute_dtype, value_checks_enabled)
+from .robust import _log1m_softmax_at
+from .validation import (check_choice, check_class_target, check_class_weight, check_logits, check_reduction,
+                         check_scalar, compute_dtype, value_checks_enabled)
 
 __all__ = ["focal_loss", "class_balanced_weights", "class_balanced_loss", "logit_adjusted_ce", "logit_adjust",
            "balanced_softmax_ce", "ldam", "ldam_margins", "drw_class_weight", "DeferredReweighting", "vs_loss",
@@ -41,12 +41,11 @@ PRIOR_TOLERANCE = 1e-4
 
 
 def _setup(logits, target):
-    """Checked logits in the compute dtype, int64 target, and log p (N, C)."""
+    """Checked logits in the compute dtype and the int64 target."""
     check_logits(logits, min_classes=2)
     n, c = logits.shape
     target = check_class_target(target, n, c)
-    z = logits.to(compute_dtype(logits))
-    return z, target, F.log_softmax(z, dim=1)
+    return logits.to(compute_dtype(logits)), target
 
 
 def _at(x, target):
@@ -68,13 +67,19 @@ def focal_loss(logits, target, *, gamma=2.0, alpha=None, reduction="mean"):
         gamma: focusing parameter :math:`\gamma \ge 0`; 2 is the paper's choice (Sec. 5.1, Table 1b).
         alpha: optional ``(C,)`` non-negative per-class weights :math:`\alpha_k` (the paper's
             :math:`\alpha_t`, 0.25 for the rare foreground class in the binary detection setting).
-        reduction: ``"mean"`` (sum over N, as the paper normalises by the number of samples, whatever the
+        reduction: ``"mean"`` (the sum divided by N, as the paper normalises by the number of samples, whatever the
             weights), ``"sum"`` or ``"none"``.
     """
     gamma = check_scalar(gamma, "gamma", low=0.0)
-    z, target, logp = _setup(logits, target)
-    w = check_class_weight(alpha, z.shape[1], like=z, name="alpha")
-    per_sample = _at(_focal_terms(z, logp, gamma, detach=False), target)
+    check_logits(logits, min_classes=2)
+    n, c = logits.shape
+    target = check_class_target(target, n, c)
+    z = logits.to(compute_dtype(logits))
+    w = check_class_weight(alpha, c, like=z, name="alpha")
+    lse = torch.logsumexp(z, dim=1)
+    per_sample = lse - _at(z, target)                                   # -log p_y
+    if gamma != 0.0:
+        per_sample = torch.exp(gamma * _log1m_softmax_at(z, target, lse)) * per_sample
     if w is not None:
         per_sample = per_sample * w[target]
     return reduce_loss(per_sample, reduction)
@@ -135,9 +140,14 @@ def _log_prior(class_prior, z):
     return torch.log(check_class_prior(class_prior, z.shape[1], like=z))
 
 
-def _ce(u, target, weight=None):
-    """Per-sample cross-entropy of the adjusted logits ``u`` (torch's fused kernel)."""
-    return F.cross_entropy(u, target, weight=weight, reduction="none")
+def _ce(u, target, reduction, weight=None):
+    """Cross-entropy of the adjusted logits ``u``, reduced (torch's fused kernel; a weighted mean divides by the
+    batch's summed weights, as ``F.cross_entropy``, and refuses a batch of total weight 0)."""
+    check_reduction(reduction)
+    if weight is None and reduction != "none":
+        return F.cross_entropy(u, target, reduction=reduction)
+    per_sample = F.cross_entropy(u, target, weight=weight, reduction="none")
+    return reduce_loss(per_sample, reduction, denominator=None if weight is None else weight[target].sum())
 
 
 def class_balanced_weights(class_counts, *, beta=0.9999):
@@ -200,10 +210,10 @@ def class_balanced_loss(logits, target, *, class_counts, beta=0.9999, loss_type=
     check_choice(loss_type, "loss_type", ("softmax", "sigmoid", "focal"))
     gamma = check_scalar(gamma, "gamma", low=0.0)
     beta = check_scalar(beta, "beta", low=0.0, high=1.0, high_open=True)
-    z, target, logp = _setup(logits, target)
+    z, target = _setup(logits, target)
     w = _class_weight_from_counts(class_counts, beta, z)
     if loss_type == "softmax":
-        base = -_at(logp, target)
+        base = F.cross_entropy(z, target, reduction="none")
     else:
         sign = torch.full_like(z, -1.0).scatter_(1, target[:, None], 1.0)
         zt = sign * z                                                     # z_j for the target, -z_j otherwise
@@ -249,8 +259,8 @@ def logit_adjusted_ce(logits, target, *, class_prior, tau=1.0, reduction="mean")
         tau: :math:`\tau \ge 0` (1.0, the paper's and the official code's default).
     """
     tau = check_scalar(tau, "tau", low=0.0)
-    z, target, _ = _setup(logits, target)
-    return reduce_loss(_ce(z + tau * _log_prior(class_prior, z), target), reduction)
+    z, target = _setup(logits, target)
+    return _ce(z + tau * _log_prior(class_prior, z), target, reduction)
 
 
 def balanced_softmax_ce(logits, target, *, class_prior, reduction="mean"):
@@ -266,8 +276,8 @@ def balanced_softmax_ce(logits, target, *, class_prior, reduction="mean"):
     Args:
         class_prior: ``(C,)`` training class prior :math:`\pi` (> 0, sums to 1).
     """
-    z, target, _ = _setup(logits, target)
-    return reduce_loss(_ce(z + _log_prior(class_prior, z), target), reduction)
+    z, target = _setup(logits, target)
+    return _ce(z + _log_prior(class_prior, z), target, reduction)
 
 
 def ldam_margins(class_counts, *, max_margin=0.5):
@@ -303,13 +313,12 @@ def ldam(logits, target, *, class_counts, max_margin=0.5, s=30.0, class_weight=N
     """
     max_margin = check_scalar(max_margin, "max_margin", low=0.0)
     s = check_scalar(s, "s", low=0.0, low_open=True)
-    z, target, _ = _setup(logits, target)
+    z, target = _setup(logits, target)
     counts = check_class_counts(class_counts, z.shape[1])
     w = check_class_weight(class_weight, z.shape[1], like=z)
     margin = ldam_margins(counts, max_margin=max_margin).to(device=z.device, dtype=z.dtype)
-    u = s * (z - torch.zeros_like(z).scatter_(1, target[:, None], margin[target][:, None]))
-    per_sample = _ce(u, target, w)
-    return reduce_loss(per_sample, reduction, denominator=None if w is None else w[target].sum())
+    u = z.scatter_add(1, target[:, None], -margin[target][:, None])       # z_y - Delta_y at the target
+    return _ce(s * u, target, reduction, w)
 
 
 def drw_class_weight(class_counts, epoch, *, defer_epoch=160, beta=0.9999):
@@ -379,10 +388,10 @@ def vs_loss(logits, target, *, class_prior, gamma=0.2, tau=1.0, reduction="mean"
     """
     gamma = check_scalar(gamma, "gamma", low=0.0)
     tau = check_scalar(tau, "tau", low=0.0)
-    z, target, _ = _setup(logits, target)
+    z, target = _setup(logits, target)
     logpi = _log_prior(class_prior, z)
     scale = torch.exp(gamma * (logpi - logpi.max()))
-    return reduce_loss(_ce(scale * z + tau * logpi, target), reduction)
+    return _ce(torch.addcmul(tau * logpi, scale, z), target, reduction)
 
 
 def _register():

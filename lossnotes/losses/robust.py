@@ -77,6 +77,14 @@ def _log1m_softmax(z, logp):
     return torch.where(is_top, log1m_top.expand_as(z), torch.log1p(-p_safe))
 
 
+def _log1m_softmax_at(z, target, lse):
+    r""":math:`\log(1 - p_y)` of the target class only, ``(N,)``: the log-sum-exp over the other classes minus
+    ``lse`` (:math:`\log\sum_k e^{z_k}`, ``(N,)``); finite when :math:`p_y` rounds to 1, one (N, C) pass instead
+    of :func:`_log1m_softmax`'s several (for losses that need the target's factor alone, e.g. focal loss)."""
+    others = z.scatter(1, target[:, None], float("-inf"))
+    return torch.logsumexp(others, dim=1) - lse
+
+
 def _comp_sum(logp_y, tau):
     s = -logp_y                                        # = log(1 + sum_{k != y} e^{z_k - z_y}) >= 0
     if tau == 1.0:
