@@ -132,8 +132,10 @@ def harmonic_logits(features, weight, *, n):
     softmax is the harmonic max :math:`p_k = d_k^{-n}/\sum_j d_j^{-n}` (Baek et al. 2025, Eq. 2)."""
     x, w, _ = _check_features_weight(features, weight)
     n = check_scalar(n, "n", low=0.0, low_open=True)
-    d2 = ((x[:, None, :] - w[None, :, :]) ** 2).sum(dim=2)          # exact at d = 0 (no |x|^2 - 2xw + |w|^2)
-    return -0.5 * n * torch.log(torch.clamp(d2, min=torch.finfo(d2.dtype).tiny))
+    # differences, not |x|^2 - 2 x.w + |w|^2 (which cancels near d = 0, where the loss is minimised), and no
+    # (N, C, d) tensor; cdist's backward is 0 at d = 0, and the clamp keeps log d finite there
+    d = torch.cdist(x, w, compute_mode="donot_use_mm_for_euclid_dist")
+    return -n * torch.log(torch.clamp(d, min=torch.finfo(d.dtype).tiny))
 
 
 def harmonic_loss(features, weight, target, *, n, reduction="mean"):
