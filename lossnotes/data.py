@@ -33,7 +33,8 @@ from .paths import repo_root
 __all__ = [
     "DataNotFoundError", "CorruptDataError", "Dataset", "read_idx", "load_fashion_mnist",
     "load_mnist_subset", "load_sklearn", "load_kmnist", "load_cifar10", "make_loader", "imbalance",
-    "long_tail_counts", "long_tailed", "LONG_TAIL_PROFILES", "stratified_indices", "FASHION_MNIST_CLASSES", "KMNIST_CLASSES", "CIFAR10_CLASSES", "SKLEARN_DATASETS",
+    "long_tail_counts", "long_tailed", "LONG_TAIL_PROFILES", "stratified_indices", "FASHION_MNIST_CLASSES",
+    "KMNIST_CLASSES", "CIFAR10_CLASSES", "SKLEARN_DATASETS",
 ]
 
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -563,7 +564,8 @@ def long_tail_counts(n_max: int, num_classes: int, imbalance_ratio: float, profi
         raise ValueError(f"num_classes must be at least 2 for a long tail, got {num_classes}")
     if isinstance(imbalance_ratio, bool) or not isinstance(imbalance_ratio, (int, float)) \
             or not 1 <= imbalance_ratio < float("inf"):
-        raise ValueError(f"imbalance_ratio must be a finite number >= 1 (largest / smallest class), got {imbalance_ratio!r}")
+        raise ValueError(f"imbalance_ratio must be a finite number >= 1 (largest / smallest class), "
+                         f"got {imbalance_ratio!r}")
     if profile not in LONG_TAIL_PROFILES:
         raise ValueError(f"profile must be one of {LONG_TAIL_PROFILES}, got {profile!r}")
     if profile == "exponential":
