@@ -4,8 +4,8 @@ encouraging loss, the confidence penalty and MDCA. Label smoothing is
 :func:`lossnotes.losses.focal_loss` (imbalance family).
 
 All take class-index targets, ``fn(logits, target, *, hyper-parameters, reduction="mean")``, and work from
-:math:`\log p = \log\mathrm{softmax}(z)`: :math:`\log(1 - p_k)` comes from a log-sum-exp over the other classes
-(``robust._log1m_softmax``), so focal factors and bonuses stay finite when :math:`p_y` rounds to 1.
+:math:`\log p = \log\mathrm{softmax}(z)`: :math:`\log(1 - p_y)` comes from a log-sum-exp over the other classes
+where :math:`p_y > 1/2`, so focal factors and bonuses stay finite when :math:`p_y` rounds to 1.
 
 Sources (defaults are the papers'; where an official code computes something else, ``variant="official"``):
 
@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from .reduction import reduce_loss
-from .robust import _log1m_softmax, _one_minus
+from .robust import _one_minus
 from .validation import check_choice, check_class_target, check_logits, check_scalar, compute_dtype
 
 __all__ = ["focal_sample_dependent", "dual_focal", "poly1_ce", "squentropy", "encouraging_loss",
@@ -57,9 +57,14 @@ def _at(x, target):
     return x.gather(1, target[:, None]).squeeze(1)
 
 
-def _log1m_at(z, logp, target):
-    r""":math:`\log(1 - p_y)` (N,), finite for any finite logits."""
-    return _at(_log1m_softmax(z, logp), target)
+def _log1m_at(logp, target):
+    r""":math:`\log(1 - p_y)` (N,), finite for any finite logits: :math:`\log\sum_{k\ne y} p_k` (a log-sum-exp of
+    the other classes' log-probabilities) where :math:`p_y > 1/2`, ``log1p(-p_y)`` elsewhere (exact for small
+    :math:`p_y`); the unused branch is kept finite (clamped) so that its zero-weighted gradient is too."""
+    logp_y = _at(logp, target)
+    rest = torch.logsumexp(logp.scatter(1, target[:, None], float("-inf")), dim=1)
+    p_y = torch.exp(logp_y)
+    return torch.where(p_y > 0.5, rest, torch.log1p(-p_y.clamp(max=0.5)))
 
 
 def focal_sample_dependent(logits, target, *, gamma_low=5.0, gamma_high=3.0, threshold=0.2, reduction="mean"):
@@ -85,7 +90,7 @@ def focal_sample_dependent(logits, target, *, gamma_low=5.0, gamma_high=3.0, thr
     z, target, logp, logp_y = _setup(logits, target)
     with torch.no_grad():
         gamma = torch.where(logp_y < math.log(threshold), gamma_low, gamma_high).to(z.dtype)
-    return reduce_loss(-torch.exp(gamma * _log1m_at(z, logp, target)) * logp_y, reduction)
+    return reduce_loss(-torch.exp(gamma * _log1m_at(logp, target)) * logp_y, reduction)
 
 
 def dual_focal(logits, target, *, gamma=5.0, reduction="mean"):
@@ -109,7 +114,7 @@ def dual_focal(logits, target, *, gamma=5.0, reduction="mean"):
     with torch.no_grad():
         below = logp < logp_y[:, None]                       # classes ranked after the target
     logp_j = logp.masked_fill(~below, float("-inf")).amax(1)    # -inf where the target is last
-    log_base = torch.logaddexp(_log1m_at(z, logp, target), logp_j)
+    log_base = torch.logaddexp(_log1m_at(logp, target), logp_j)
     return reduce_loss(-torch.exp(gamma * log_base) * logp_y, reduction)
 
 
@@ -169,7 +174,7 @@ def encouraging_loss(logits, target, *, log_end=0.75, variant="paper", reduction
     log_end = check_scalar(log_end, "log_end", low=0.0, high=1.0, low_open=True)
     check_choice(variant, "variant", ("paper", "official"))
     z, target, logp, logp_y = _setup(logits, target)
-    bonus = _log1m_at(z, logp, target)
+    bonus = _log1m_at(logp, target)
     if variant == "official":
         bonus = torch.clamp(bonus, min=math.log(ENCOURAGING_OFFICIAL_CLAMP))
     if log_end < 1.0:
