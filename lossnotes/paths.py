@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["repo_root", "output_root", "figures_dir", "results_dir", "build_dir"]
+__all__ = ["repo_root", "output_root", "figures_dir", "results_dir", "build_dir", "shown"]
 
 
 def repo_root() -> Path:
@@ -44,3 +44,13 @@ def results_dir(quick: bool = True) -> Path:
     path = output_root(quick) / "results"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def shown(path) -> str:
+    """``path`` as a reader should see it: relative to the repository when inside it (no machine's absolute paths
+    in an executed chapter), else as given."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(repo_root().resolve()).as_posix()
+    except ValueError:
+        return str(path)
