@@ -157,3 +157,21 @@ def test_agrees_with_the_entmax_package():
     torch.testing.assert_close(L.entmax15_loss(z, y, reduction="none"), entmax.entmax15_loss(z, y))
     torch.testing.assert_close(L.entmax_loss(z, y, alpha=1.3, reduction="none"),
                                entmax.entmax_bisect_loss(z, y, alpha=1.3))
+
+
+def test_sparse_map_benchmark_runs_and_says_when_the_peer_is_missing(monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sparse_maps.py"
+    spec = importlib.util.spec_from_file_location("bench_sparse_maps", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = bench.bench("cpu", repeats=1, shapes=[(32, 7)])
+    assert {r["name"] for r in rows} >= {"sparsemax", "entmax15", "sparsemax_loss", "entmax_loss alpha=1.5"}
+    assert all(r["ours_ratio"] > 0 for r in rows)
+    if bench._entmax is not None:
+        assert all(r["max_abs_diff"] < 1e-5 and r["max_abs_grad_diff"] < 1e-5 for r in rows)
+    monkeypatch.setattr(bench, "_entmax", None)
+    rows = bench.bench("cpu", repeats=1, shapes=[(8, 5)])
+    assert all(r["entmax_ratio"] is None for r in rows) and "| - |" in bench.markdown(rows)
