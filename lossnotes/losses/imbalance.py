@@ -60,8 +60,8 @@ def focal_loss(logits, target, *, gamma=2.0, alpha=None, reduction="mean"):
         \ell = -\alpha_y\,(1 - p_y)^\gamma \log p_y, \qquad p = \mathrm{softmax}(z)
 
     :math:`\gamma = 0` and no ``alpha`` is cross-entropy. :math:`(1 - p_y)^\gamma` is computed as
-    :math:`\exp(\gamma \log(1 - p_y))` with :math:`\log(1 - p_y)` from a log-sum-exp over the other classes,
-    so loss and gradient stay finite when :math:`p_y` rounds to 1.
+    :math:`\exp(\gamma \log(1 - p_y))` with :math:`1 - p_y = \sum_{k \ne y} p_k` summed over the other classes,
+    so loss and gradient stay finite and exact when :math:`p_y` rounds to 1.
 
     Args:
         gamma: focusing parameter :math:`\gamma \ge 0`; 2 is the paper's choice (Sec. 5.1, Table 1b).
@@ -76,10 +76,10 @@ def focal_loss(logits, target, *, gamma=2.0, alpha=None, reduction="mean"):
     target = check_class_target(target, n, c)
     z = logits.to(compute_dtype(logits))
     w = check_class_weight(alpha, c, like=z, name="alpha")
-    lse = torch.logsumexp(z, dim=1)
-    per_sample = lse - _at(z, target)                                   # -log p_y
+    logp = F.log_softmax(z, dim=1)
+    per_sample = -_at(logp, target)
     if gamma != 0.0:
-        per_sample = torch.exp(gamma * _log1m_softmax_at(z, target, lse)) * per_sample
+        per_sample = torch.exp(gamma * _log1m_softmax_at(logp, target)) * per_sample
     if w is not None:
         per_sample = per_sample * w[target]
     return reduce_loss(per_sample, reduction)

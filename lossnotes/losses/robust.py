@@ -77,12 +77,14 @@ def _log1m_softmax(z, logp):
     return torch.where(is_top, log1m_top.expand_as(z), torch.log1p(-p_safe))
 
 
-def _log1m_softmax_at(z, target, lse):
-    r""":math:`\log(1 - p_y)` of the target class only, ``(N,)``: the log-sum-exp over the other classes minus
-    ``lse`` (:math:`\log\sum_k e^{z_k}`, ``(N,)``); finite when :math:`p_y` rounds to 1, one (N, C) pass instead
-    of :func:`_log1m_softmax`'s several (for losses that need the target's factor alone, e.g. focal loss)."""
-    others = z.scatter(1, target[:, None], float("-inf"))
-    return torch.logsumexp(others, dim=1) - lse
+def _log1m_softmax_at(logp, target):
+    r""":math:`\log(1 - p_y)` of the target class only, ``(N,)``, from :math:`\log p` (N, C): the log of
+    :math:`\sum_{k \ne y} p_k`, a sum of terms each exact to rounding (no cancellation when :math:`p_y` rounds to 1).
+    Where every other :math:`p_k` underflows, the sum is held at the dtype's smallest normal number (the true value is
+    below it, and its gradient is negligible). One exp and one sum over (N, C), instead of :func:`_log1m_softmax`'s
+    several passes (for losses that need the target's factor alone, e.g. focal loss)."""
+    others = torch.exp(logp).scatter(1, target[:, None], 0.0).sum(1)
+    return torch.log(others.clamp_min(torch.finfo(logp.dtype).tiny))
 
 
 def _comp_sum(logp_y, tau):
