@@ -102,9 +102,10 @@ def _bad_inputs(spec):
     for i, (kind, x) in enumerate(zip(spec.inputs, inputs)):
         def put(value, _i=i):
             return _replace(inputs, _i, value)
-        nan, inf = x.clone(), x.clone()
+        nan, inf, masked = x.clone(), x.clone(), x.clone()
         nan[1, 2 % x.shape[1]] = float("nan")
         inf[0, 0] = float("inf")
+        masked[:, -1] = float("-inf")          # a masked class: rejected, with what to do instead
         if not spec.extra.get("allows_1d"):
             cases.append((f"1-d {kind}", put(x[0]), target, {}, ValueError, kind))
         cases += [
@@ -114,6 +115,8 @@ def _bad_inputs(spec):
             (f"NaN {kind}", put(nan), target, {}, ValueError, "NaN"),
             (f"inf {kind}", put(inf), target, {}, ValueError, "inf"),
         ]
+        if kind in ("logits", "features", "pred"):
+            cases.append((f"-inf {kind}", put(masked), target, {}, ValueError, "-inf"))
         if kind == "cosine":
             above, below = x.clone(), x.clone()
             above[2, 1] = 1.01

@@ -129,3 +129,18 @@ def test_lgl_inr_weights_table_matches_the_loss_rows():
     torch.testing.assert_close(full[classes], rows)
     assert full[[1, 4]].abs().sum() == 0                           # absent classes: weight 0
     torch.testing.assert_close(full.sum(0), torch.ones(6, dtype=torch.float64))
+
+
+def test_masked_class_says_what_to_do_instead_and_nan_is_named():
+    z = torch.randn(3, 4)
+    z[:, 2] = float("-inf")
+    with pytest.raises(ValueError, match=r"-inf values; to mask classes, give them a large finite negative value"):
+        softmax_cross_entropy(z, torch.tensor([0, 1, 3]))
+    z[0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"contains NaN and -inf values$"):
+        softmax_cross_entropy(z, torch.tensor([0, 1, 3]))
+    masked = torch.randn(3, 4)
+    masked[:, 2] = -1e4                      # the finite mask: finite loss, zero gradient on the masked class
+    masked.requires_grad_(True)
+    (grad,) = torch.autograd.grad(softmax_cross_entropy(masked, torch.tensor([0, 1, 3])), masked)
+    assert torch.isfinite(grad).all() and grad[:, 2].abs().max() == 0

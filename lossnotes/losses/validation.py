@@ -92,8 +92,23 @@ def check_float_tensor(x, name: str, *, ndim: int | Sequence[int] | None = None,
     if x.numel() == 0:
         raise ValueError(f"{name} is empty (shape {_shape(x)}); a loss needs at least one sample and one class")
     if finite and _VALUE_CHECKS.get() and not _all_finite(x):
-        raise ValueError(f"{name} contains NaN or inf values")
+        raise ValueError(_non_finite_message(x, name))
     return x
+
+
+#: The finite value to mask a class with: every loss is tested finite, with finite gradients, for |logit| <= 1e4.
+MASK_VALUE = -1e4
+
+
+def _non_finite_message(x: torch.Tensor, name: str) -> str:
+    """What is wrong, in words: NaN, +inf, or -inf only (a masked class, with what to do instead)."""
+    kinds = [k for k, bad in (("NaN", torch.isnan(x)), ("+inf", torch.isposinf(x)), ("-inf", torch.isneginf(x)))
+             if bool(bad.any())]
+    message = f"{name} contains {' and '.join(kinds)} values"
+    if kinds == ["-inf"]:
+        message += (f"; to mask classes, give them a large finite negative value (e.g. {MASK_VALUE:g}, inside the "
+                    "range every loss is tested on) instead of -inf, or drop their columns")
+    return message
 
 
 def _all_finite(x: torch.Tensor) -> bool:
