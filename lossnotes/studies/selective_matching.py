@@ -25,7 +25,7 @@ from .. import links
 from ..losses import matching as M
 
 __all__ = [
-    "S_VALUES", "COLORS", "S3", "TYPES", "score_grid", "grid_index", "scalar_curves", "with_column", "projection",
+    "S_VALUES", "COLORS", "S3", "TYPES", "LINE_WIDTHS", "score_grid", "grid_index", "scalar_curves", "with_column", "projection",
     "second_derivative", "latex_number", "s_handles", "style_handles", "mark_targets", "set_ylim", "loss_ylim",
     "sensitivity_type", "multiclass_type", "composite_sigmoid_link", "multiclass_curves", "table1_candidates",
     "sensitivity_at", "classify", "achieves", "table1", "PAPER_TABLE1", "PAPER_REMARKS", "clips_low_scores",
@@ -41,6 +41,8 @@ COLORS = {-3: "tab:red", 0: "tab:green", 3: "tab:blue"}
 #: The paper's K = 3 target vector s = (3, 0, -3).
 S3 = torch.tensor([3.0, 0.0, -3.0], **F64)
 TYPES = ("low norm", "high norm", "high score", "low score")
+#: Line widths of the classes of S3 (blue, green, red): thinner on top, so that coinciding curves stay visible.
+LINE_WIDTHS = (3.0, 2.2, 1.3)
 
 
 # ----------------------------------------------------------------------------------------------- grids, curves
@@ -423,11 +425,11 @@ def multiclass_figure(cols, grid: torch.Tensor, title: str, *, scalar_row: bool 
         set_ylim(axes[0, c], grid, [qz])
         axes[0, c].set_title(head, fontsize=11)
         for k, s0 in enumerate(s_list):
-            col = COLORS[int(s0)]
-            axes[1, c].plot(grid, curves[k]["p"], color=col)
-            axes[2, c].plot(grid, curves[k]["h"], color=col)
-            axes[2, c].plot(grid, curves[k]["d"], "--", color=col)
-            axes[-1, c].plot(grid, curves[k]["loss"], color=col)
+            col, lw = COLORS[int(s0)], LINE_WIDTHS[k]
+            axes[1, c].plot(grid, curves[k]["p"], color=col, lw=lw)
+            axes[2, c].plot(grid, curves[k]["h"], color=col, lw=lw)
+            axes[2, c].plot(grid, curves[k]["d"], "--", color=col, lw=lw)
+            axes[-1, c].plot(grid, curves[k]["loss"], color=col, lw=lw)
         set_ylim(axes[2, c], grid, [cv["h"] for cv in curves] + [cv["d"] for cv in curves])
         loss_ylim(axes[-1, c], grid, [cv["loss"] for cv in curves], s_list)
         if scalar_row:
