@@ -1,4 +1,4 @@
-"""Chapter 04's distillation surrogate (ours, not in Shamir & Warmuth): a student learns a teacher's logits.
+"""Chapter 04d's distillation surrogate (ours, not in Shamir & Warmuth): a student learns a teacher's logits.
 
 What the chapter needs beyond the protocol of :mod:`lossnotes.experiments`:
 
