@@ -317,8 +317,8 @@ def ldam(logits, target, *, class_counts, max_margin=0.5, s=30.0, class_weight=N
     counts = check_class_counts(class_counts, z.shape[1])
     w = check_class_weight(class_weight, z.shape[1], like=z)
     margin = ldam_margins(counts, max_margin=max_margin).to(device=z.device, dtype=z.dtype)
-    u = z.scatter_add(1, target[:, None], -margin[target][:, None])       # z_y - Delta_y at the target
-    return _ce(s * u, target, reduction, w)
+    u = (s * z).scatter_add_(1, target[:, None], (-s * margin[target])[:, None])    # s (z_y - Delta_y) at the target
+    return _ce(u, target, reduction, w)
 
 
 def drw_class_weight(class_counts, epoch, *, defer_epoch=160, beta=0.9999):
