@@ -83,14 +83,42 @@ def sigmoid_focal(logits, target, *, gamma=2.0, alpha=0.25, reduction="mean"):
     z, y = _setup(logits, target)
     g = check_scalar(gamma, "gamma", low=0.0)
     a = None if alpha is None else check_scalar(alpha, "alpha", low=0.0, high=1.0)
-    s = torch.where(y > 0, z, -z)
-    sp_s = F.softplus(s)
-    nll = sp_s - s                                          # sp(-s) = -log p_t
-    weight = _focal_weight(-sp_s, g)
-    terms = nll if weight is None else weight * nll
-    if a is not None:
-        terms = terms * torch.where(y > 0, a, 1.0 - a)
-    return reduce_loss(terms.sum(1), reduction)
+    return reduce_loss(_SigmoidFocal.apply(z, y > 0, g, a), reduction)
+
+
+class _SigmoidFocal(torch.autograd.Function):
+    r"""Per-sample sigmoid focal loss with its gradient computed in the forward pass (one fused chain of
+    element-wise ops instead of autograd's graph; first derivatives only). With :math:`s = \pm z`,
+    :math:`q = 1 - p_t = e^{-\mathrm{sp}(s)}`, :math:`w = q^\gamma`, :math:`\ell = \alpha_t w\,\mathrm{sp}(-s)`:
+    :math:`\partial\ell/\partial s = -\alpha_t w\,[\gamma(1-q)\,\mathrm{sp}(-s) + q]`."""
+
+    @staticmethod
+    def forward(ctx, z, pos, gamma, alpha):
+        s = torch.where(pos, z, -z)
+        sp_s = F.softplus(s)
+        nll = sp_s - s                                      # sp(-s) = -log p_t
+        if gamma == 0.0:
+            w = None
+            terms = nll.clone()
+        else:
+            w = torch.exp(sp_s * -gamma)                    # (1 - p_t)^gamma
+            terms = w * nll
+        a_t = None if alpha is None else torch.where(pos, alpha, 1.0 - alpha).to(z.dtype)
+        if a_t is not None:
+            terms.mul_(a_t)
+        if ctx.needs_input_grad[0]:
+            q = torch.exp(-sp_s)                            # 1 - p_t
+            # d loss / d s = -a_t w [gamma (1 - q) sp(-s) + q]; d s / d z = +-1
+            grad = q if w is None else torch.addcmul(q, 1.0 - q, nll, value=gamma).mul_(w)
+            if a_t is not None:
+                grad.mul_(a_t)
+            ctx.save_for_backward(torch.where(pos, grad.neg(), grad))
+        return terms.sum(1)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_out[:, None], None, None, None
 
 
 def asymmetric_loss(logits, target, *, gamma_pos=0.0, gamma_neg=4.0, clip=0.05, reduction="mean",
@@ -127,14 +155,10 @@ def asymmetric_loss(logits, target, *, gamma_pos=0.0, gamma_neg=4.0, clip=0.05, 
     check_choice(variant, "variant", ("paper", "official"))
     pos = y > 0
     if variant == "paper":
-        log_p = -F.softplus(-z)                               # log sigma(z)
-        if m == 0.0:
-            log_1m_pm = -F.softplus(z)                        # log(1 - p)
-        else:
-            log_1m_pm = torch.log(torch.clamp(torch.sigmoid(-z) + m, max=1.0))
-    else:
-        log_p = torch.log(torch.sigmoid(z).clamp(min=ASL_OFFICIAL_EPS))
-        log_1m_pm = torch.log(torch.clamp(torch.sigmoid(-z) + m, max=1.0).clamp(min=ASL_OFFICIAL_EPS))
+        return reduce_loss(_AsymmetricLoss.apply(z, pos, gp, gn, m), reduction)
+    # the official code, in probability space as written there
+    log_p = torch.log(torch.sigmoid(z).clamp(min=ASL_OFFICIAL_EPS))
+    log_1m_pm = torch.log(torch.clamp(torch.sigmoid(-z) + m, max=1.0).clamp(min=ASL_OFFICIAL_EPS))
     # focal weights: (1 - p)^gamma_pos = exp(gamma_pos log sigma(-z)); p_m^gamma_neg, 0 where p_m = 0
     w_pos = _focal_weight(-F.softplus(z), gp)
     nll_pos = -log_p if w_pos is None else -w_pos * log_p
@@ -153,6 +177,55 @@ def asymmetric_loss(logits, target, *, gamma_pos=0.0, gamma_neg=4.0, clip=0.05, 
     return reduce_loss(terms.sum(1), reduction)
 
 
+class _AsymmetricLoss(torch.autograd.Function):
+    r"""Per-sample ASL (paper form) with its gradient computed in the forward pass (first derivatives only).
+    With :math:`p = \sigma(z)`, :math:`q = 1 - p`, :math:`\mathrm{sp}` = softplus: a positive's term
+    :math:`q^{\gamma_+}\mathrm{sp}(-z)` has :math:`\partial_z = -q^{\gamma_+}[\gamma_+ p\,\mathrm{sp}(-z) + q]`; a negative's
+    :math:`p_m^{\gamma_-} l`, :math:`l = -\log(1 - p_m)`, has :math:`\partial_z = pq\,[\gamma_- p_m^{\gamma_-} l / p_m
+    + p_m^{\gamma_-}/(1 - p_m)]` where :math:`p_m > 0` and 0 elsewhere (for :math:`m = 0`:
+    :math:`p^{\gamma_-}[\gamma_- q\,\mathrm{sp}(z) + p]`)."""
+
+    @staticmethod
+    def forward(ctx, z, pos, gamma_pos, gamma_neg, clip):
+        sp_z = F.softplus(z)                                  # -log(1 - p)
+        sp_mz = sp_z - z                                      # -log p
+        p, q = torch.exp(-sp_mz), torch.exp(-sp_z)
+        want_grad = ctx.needs_input_grad[0]
+        if gamma_pos == 0.0:
+            t_pos, g_pos = sp_mz, (q.neg() if want_grad else None)
+        else:
+            w = torch.exp(sp_z * -gamma_pos)
+            t_pos = w * sp_mz
+            g_pos = torch.addcmul(q, p, sp_mz, value=gamma_pos).mul_(w).neg_() if want_grad else None
+        if clip == 0.0:
+            w = None if gamma_neg == 0.0 else torch.exp(sp_mz * -gamma_neg)      # p^gamma_neg
+            t_neg = sp_z if w is None else w * sp_z
+            if want_grad:
+                g_neg = p if w is None else torch.addcmul(p, q, sp_z, value=gamma_neg).mul_(w)
+        else:
+            p_m = (p - clip).clamp_(min=0.0)
+            alive = p_m > 0
+            l = torch.log1p(-p_m).neg_()                      # -log(1 - p_m); 1 - p_m >= clip > 0
+            w = None if gamma_neg == 0.0 else p_m.pow(gamma_neg)
+            t_neg = l if w is None else w * l
+            if want_grad:
+                inv = torch.reciprocal(1.0 - p_m)
+                if w is None:
+                    g_neg = inv
+                else:
+                    safe = torch.where(alive, p_m, 1.0)
+                    g_neg = torch.addcmul(inv, l, safe.reciprocal_(), value=gamma_neg).mul_(w)
+                g_neg = torch.where(alive, g_neg.mul_(p).mul_(q), 0.0)
+        if want_grad:
+            ctx.save_for_backward(torch.where(pos, g_pos, g_neg))
+        return torch.where(pos, t_pos, t_neg).sum(1)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_out[:, None], None, None, None, None
+
+
 def zlpr(logits, target, *, reduction="mean"):
     r"""ZLPR, the zero-bounded log-sum-exp & pairwise rank-based loss (Su et al. 2022, Eq. 7).
 
@@ -169,11 +242,19 @@ def zlpr(logits, target, *, reduction="mean"):
     """
     z, y = _setup(logits, target)
     pos = y > 0
-    neg_inf = torch.tensor(float("-inf"), dtype=z.dtype, device=z.device)
-    zero = z.new_zeros(z.shape[0], 1)
-    neg_part = torch.logsumexp(torch.cat([zero, torch.where(pos, neg_inf, z)], 1), 1)
-    pos_part = torch.logsumexp(torch.cat([zero, torch.where(pos, -z, neg_inf)], 1), 1)
-    return reduce_loss(neg_part + pos_part, reduction)
+    # one exp pass: u = -z on the positives, z on the negatives, each set shifted by its own max (and 0)
+    u = torch.where(pos, -z, z)
+    with torch.no_grad():
+        neg_inf = torch.tensor(float("-inf"), dtype=z.dtype, device=z.device)
+        mu_neg = torch.where(pos, neg_inf, u).amax(1, keepdim=True).clamp_(min=0.0)
+        mu_pos = torch.where(pos, u, neg_inf).amax(1, keepdim=True).clamp_(min=0.0)
+        shift = torch.where(pos, mu_pos, mu_neg)
+    e = torch.exp(u - shift)
+    s_pos = (e * y).sum(1)
+    s_neg = (e * (1.0 - y)).sum(1)
+    mu_neg, mu_pos = mu_neg[:, 0], mu_pos[:, 0]
+    per_sample = torch.log(torch.exp(-mu_neg) + s_neg) + mu_neg + torch.log(torch.exp(-mu_pos) + s_pos) + mu_pos
+    return reduce_loss(per_sample, reduction)
 
 
 def _register():
