@@ -217,6 +217,8 @@ def _conf_py(title: str) -> str:
         "nb_execution_mode = 'off'  # the notebooks come executed",
         "nb_ipywidgets_js = {}  # no widget JavaScript from a CDN",
         "nb_output_stderr = 'show'",
+        "nb_merge_streams = True  # one block per cell for what it printed",
+        "nb_render_markdown_format = 'myst'  # Markdown outputs (tables from code) keep their $math$",
         "suppress_warnings = ['mystnb.unknown_mime_type', 'myst.header']",
         "",
     ])
@@ -397,7 +399,9 @@ async () => {
   await Promise.all(imgs.map(i => i.decode().catch(() => null)));
   const math = Array.from(document.querySelectorAll('.math'));
   const clone = document.body.cloneNode(true);
-  clone.querySelectorAll('pre, code, script, style, textarea, .highlight, mjx-container').forEach(n => n.remove());
+  // code shows TeX on purpose; search results quote page text as plain text
+  clone.querySelectorAll('pre, code, script, style, textarea, .highlight, mjx-container, #search-results')
+    .forEach(n => n.remove());
   const raw = clone.textContent.match(/.{0,30}(\$\$|\\\(|\\\[|\$\\[A-Za-z]|\\begin\{).{0,30}/g) || [];
   return {
     math: math.length,
@@ -449,12 +453,12 @@ def _screenshot(page, path: Path) -> Path:
 
 
 def check_book(html_dir, pages=None, *, search_term: str | None = "softmax", screenshot_dir=None,
-               chromium: str | None = None, timeout_s: float = 60.0) -> BookCheck:
+               chromium: str | None = None, timeout_s: float = 120.0) -> BookCheck:
     """Load the book's pages (default: all, :func:`book_pages`) in headless Chromium from a local server,
     aborting every request that is not to that server, and report per page (:class:`PageCheck`).
 
     ``search.html`` is loaded with ``?q=<search_term>`` and must find something. ``screenshot_dir``: save
-    ``book-chapter.png`` (the first chapter page, scrolled to its first displayed equation) and
+    ``book-chapter.png`` (the first chapter page, scrolled to its first figure) and
     ``book-scoreboard.png`` there. :class:`BrowserUnavailable` if Playwright or Chromium is missing.
     """
     try:
@@ -482,7 +486,6 @@ def check_book(html_dir, pages=None, *, search_term: str | None = "softmax", scr
                 _watch(page, check, base)
                 query = f"?q={search_term}" if name == "search.html" and search_term else ""
                 page.goto(base + name + query, wait_until="load")
-                page.wait_for_load_state("networkidle")
                 if query:
                     page.wait_for_function("() => !document.querySelector('#search-progress') || "
                                            "!document.querySelector('#search-progress').textContent"
@@ -491,14 +494,16 @@ def check_book(html_dir, pages=None, *, search_term: str | None = "softmax", scr
                         page.wait_for_selector("#search-results li", timeout=15000)
                     check.search_hits = page.locator("#search-results li").count()
                 info = page.evaluate(_INSPECT)
+                with contextlib.suppress(Exception):  # let late requests (fonts, MathJax parts) finish or fail
+                    page.wait_for_load_state("networkidle", timeout=15000)
                 check.math, check.unrendered = info["math"], info["unrendered"]
                 check.raw_math, check.images = info["raw"], info["images"]
                 check.broken_images = [s[len(base):] if s.startswith(base) else s for s in info["broken"]]
                 if name in wanted:
-                    first = page.locator("div.math mjx-container").first
-                    if name == chapter and first.count():
+                    figure = page.locator(".cell_output img").first
+                    if name == chapter and figure.count():
                         page.evaluate("el => window.scrollTo(0, el.getBoundingClientRect().top + window.scrollY"
-                                      " - 200)", first.element_handle())
+                                      " - 240)", figure.element_handle())
                     shots.append(_screenshot(page, Path(screenshot_dir) / wanted[name]))
                 checks.append(check)
                 page.close()
