@@ -19,6 +19,7 @@ import functools
 import http.server
 import importlib.util
 import json
+import math
 import os
 import re
 import shutil
@@ -118,18 +119,20 @@ def _clean_copy(src: Path, dst: Path) -> dict:
             "seconds": pm.get("duration")}
 
 
-def _escape(text: str) -> str:
-    """A table cell for MyST: no ``$`` math, no ``|`` column breaks."""
+def _escape(text) -> str:
+    """Text for a MyST table cell, shown as it is: no ``$`` math, no ``|`` column breaks, no escapes."""
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return ""
+    if isinstance(text, float):
+        text = f"{text:.6g}"
     return str(text).replace("\\", "\\\\").replace("$", "\\$").replace("|", "\\|").replace("\n", " ")
 
 
 def _table(df) -> str:
-    from .records import _cell
-
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(_escape(_cell(v)) for v in row) + " |")
+        lines.append("| " + " | ".join(_escape(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -10,8 +10,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from lossnotes.book import (WIDGET_MIME, BrowserUnavailable, _clean_copy, _failed, book_pages, build_book,
-                            check_book, find_chromium)
+from lossnotes.book import (WIDGET_MIME, BrowserUnavailable, _clean_copy, _escape, _failed, book_pages,
+                            build_book, check_book, find_chromium)
 from lossnotes.cli import main
 
 # The build is shared by the tests of this module; under pytest-xdist they run on one worker (--dist loadgroup).
@@ -148,3 +148,10 @@ def test_cli_book_without_executed_chapters_says_so(tmp_path, capsys):
                    str(nbdir / "00_x.ipynb"))
     assert main(["book", "--build-root", str(tmp_path / "b"), "--no-run", "--notebooks-dir", str(nbdir)]) == 1
     assert "no executed chapter" in capsys.readouterr().err
+
+
+def test_scoreboard_cells_are_shown_as_they_are():
+    # a record's note or setting may hold '|', '$' or a backslash: in a MyST table they must stay text
+    assert _escape("a|b") == "a\\|b"
+    assert _escape("cost $5 and $7, \\alpha") == "cost \\$5 and \\$7, \\\\alpha"
+    assert [_escape(v) for v in (None, float("nan"), 0.123456789, 3)] == ["", "", "0.123457", "3"]
