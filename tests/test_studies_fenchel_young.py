@@ -63,3 +63,27 @@ def test_support_table_and_readability():
     assert means.shape == (10, 784)
     np.testing.assert_allclose(FYS.weight_readability(torch.as_tensor(means), means), 1.0)
     np.testing.assert_allclose(FYS.weight_readability(-torch.as_tensor(means), means), -1.0)
+
+
+def test_claim_verdicts():
+    assert FYS.on_par_verdict({"mean": -0.5, "ci95": 0.3}) == 1.0
+    assert FYS.on_par_verdict({"mean": -3.0, "ci95": 1.0}) == 0.0
+    assert FYS.on_par_verdict({"mean": -1.0, "ci95": 0.5}) == 0.5
+    assert FYS.on_par_verdict({"mean": -0.9, "ci95": None}) == 1.0
+    assert FYS.beats_verdict({"mean": 2.0, "ci95": 1.0}) == 1.0
+    assert FYS.beats_verdict({"mean": -2.0, "ci95": 1.0}) == 0.0
+    assert FYS.beats_verdict({"mean": 0.5, "ci95": 1.0}) == 0.5 and FYS.beats_verdict({"mean": 3.0, "ci95": None}) == 0.5
+
+
+def test_closed_forms_on_a_support_match_the_maps():
+    import sympy as sp
+    from lossnotes.symbolic.fenchel_young import entmax15_on_support, sparsemax_on_support
+
+    z = sp.symbols("z0:3", real=True)
+    for point, support, closed, fn in (([1.0, 0.6, -2.0], (0, 1), entmax15_on_support, L.entmax15),
+                                       ([0.3, 0.1, -0.2], (0, 1, 2), entmax15_on_support, L.entmax15),
+                                       ([0.5, 0.2, -2.0], (0, 1), sparsemax_on_support, L.sparsemax)):
+        p, _ = closed(z, support, 0)
+        at = dict(zip(z, point))
+        ref = fn(torch.tensor([point], dtype=torch.float64))[0]
+        np.testing.assert_allclose([float(sp.sympify(v).subs(at)) for v in p], ref.numpy(), atol=1e-12)

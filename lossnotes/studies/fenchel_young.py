@@ -22,7 +22,7 @@ from ..models import CNN2C, Classifier
 from ..train import predict
 
 __all__ = ["HarmonicHead", "HarmonicCNN2C", "HarmonicLinear", "LinearSoftmax", "fy_scores", "support_sizes",
-           "support_table", "weight_readability", "class_mean_images"]
+           "support_table", "weight_readability", "class_mean_images", "on_par_verdict", "beats_verdict"]
 
 
 class HarmonicHead(nn.Module):
@@ -127,3 +127,21 @@ def weight_readability(weight, means) -> np.ndarray:
         raise ValueError(f"weight {w.shape} and means {m.shape} must have the same shape (C, pixels)")
     wc, mc = w - w.mean(1, keepdims=True), m - m.mean(1, keepdims=True)
     return (wc * mc).sum(1) / np.sqrt((wc * wc).sum(1) * (mc * mc).sum(1))
+
+
+def on_par_verdict(diff: dict, tolerance: float = 1.0) -> float:
+    """An "as accurate as" claim from a seed-paired difference ``{"mean", "ci95"}`` (claimed minus reference, in
+    points): 1 when the 95 % interval lies above ``-tolerance``, 0 when it lies below, 0.5 when it straddles it (with
+    one seed, no interval: the mean decides)."""
+    half = diff.get("ci95") or 0.0
+    lo, hi = diff["mean"] - half, diff["mean"] + half
+    return 1.0 if lo >= -tolerance else 0.0 if hi < -tolerance else 0.5
+
+
+def beats_verdict(diff: dict) -> float:
+    """A "beats" claim from a seed-paired difference (claimed minus reference): 1 when the 95 % interval lies above 0,
+    0 below, 0.5 when it contains 0 or there is no interval (one seed)."""
+    ci = diff.get("ci95")
+    if ci is None or abs(diff["mean"]) <= ci:
+        return 0.5
+    return 1.0 if diff["mean"] > 0 else 0.0

@@ -24,7 +24,7 @@ import sympy as sp
 from .core import as_list, as_rows, logsumexp
 
 __all__ = ["sparsemax_loss", "entmax15_loss", "entmax_loss", "fenchel_young_loss", "EntmaxThreshold",
-           "entmax_row", "sparsemax_threshold_max", "tsallis_fy_row"]
+           "entmax_row", "sparsemax_threshold_max", "tsallis_fy_row", "sparsemax_on_support", "entmax15_on_support"]
 
 
 def _num(x):
@@ -95,6 +95,33 @@ def sparsemax_threshold_max(row):
     row = list(row)
     terms = [(sum(row[j] for j in s) - 1) / len(s) for k in range(1, len(row) + 1) for s in combinations(range(len(row)), k)]
     return sp.Max(*terms)
+
+
+def sparsemax_on_support(row, support, y):
+    r"""``(p, loss)`` of sparsemax in closed form on the region where its support is ``support`` (indices):
+    :math:`\tau = (\sum_{j\in S} z_j - 1)/|S|`, :math:`p_j = z_j - \tau` on :math:`S`, 0 elsewhere, and the
+    Fenchel-Young loss :math:`\sum_j p_j(z_j - z_y) + \frac12(1 - \lVert p\rVert^2)` for target ``y``. Polynomial:
+    SymPy simplifies identities on it exactly."""
+    row = list(row)
+    tau = (sum(row[j] for j in support) - 1) / sp.Integer(len(support))
+    p = [row[j] - tau if j in support else sp.Integer(0) for j in range(len(row))]
+    loss = sum(pj * (v - row[y]) for pj, v in zip(p, row)) + (1 - sum(pj ** 2 for pj in p)) / 2
+    return p, loss
+
+
+def entmax15_on_support(row, support, y):
+    r"""``(p, loss)`` of 1.5-entmax in closed form on the region where its support is ``support``: with
+    :math:`x = z/2`, :math:`\sum_{j\in S}(x_j - \tau)^2 = 1` gives
+    :math:`\tau = \bigl(\sum_S x - \sqrt{(\sum_S x)^2 - |S|(\sum_S x^2 - 1)}\bigr)/|S|` (the smaller root: every
+    :math:`x_j - \tau` on the support is positive), :math:`p_j = (x_j - \tau)^2`; the Tsallis-1.5 Fenchel-Young loss."""
+    row = list(row)
+    x = [v / 2 for v in row]
+    k, s1, s2 = len(support), sum(x[j] for j in support), sum(x[j] ** 2 for j in support)
+    tau = (s1 - sp.sqrt(s1 ** 2 - k * (s2 - 1))) / k
+    p = [(x[j] - tau) ** 2 if j in support else sp.Integer(0) for j in range(len(row))]
+    loss = (sum(pj * (v - row[y]) for pj, v in zip(p, row))
+            + sp.Rational(4, 3) * (1 - sum(pj ** sp.Rational(3, 2) for pj in p)))
+    return p, loss
 
 
 def tsallis_fy_row(row, y, alpha):
