@@ -83,18 +83,20 @@ def sigmoid_focal(logits, target, *, gamma=2.0, alpha=0.25, reduction="mean"):
     z, y = _setup(logits, target)
     g = check_scalar(gamma, "gamma", low=0.0)
     a = None if alpha is None else check_scalar(alpha, "alpha", low=0.0, high=1.0)
-    return reduce_loss(_SigmoidFocal.apply(z, y > 0, g, a), reduction)
+    return reduce_loss(_SigmoidFocal.apply(z, y, g, a), reduction)
 
 
 class _SigmoidFocal(torch.autograd.Function):
     r"""Per-sample sigmoid focal loss with its gradient computed in the forward pass (one fused chain of
-    element-wise ops instead of autograd's graph; first derivatives only). With :math:`s = \pm z`,
+    element-wise ops instead of autograd's graph; first derivatives only; the 0/1 target enters as a float mask,
+    since ``torch.where`` on a bool mask is ~50x slower than a multiplication on the CPU). With :math:`s = \pm z`,
     :math:`q = 1 - p_t = e^{-\mathrm{sp}(s)}`, :math:`w = q^\gamma`, :math:`\ell = \alpha_t w\,\mathrm{sp}(-s)`:
     :math:`\partial\ell/\partial s = -\alpha_t w\,[\gamma(1-q)\,\mathrm{sp}(-s) + q]`."""
 
     @staticmethod
-    def forward(ctx, z, pos, gamma, alpha):
-        s = torch.where(pos, z, -z)
+    def forward(ctx, z, y, gamma, alpha):
+        sign = y.mul(2.0).sub_(1.0)                         # +1 positive, -1 negative
+        s = z * sign
         sp_s = F.softplus(s)
         nll = sp_s - s                                      # sp(-s) = -log p_t
         if gamma == 0.0:
@@ -103,7 +105,7 @@ class _SigmoidFocal(torch.autograd.Function):
         else:
             w = torch.exp(sp_s * -gamma)                    # (1 - p_t)^gamma
             terms = w * nll
-        a_t = None if alpha is None else torch.where(pos, alpha, 1.0 - alpha).to(z.dtype)
+        a_t = None if alpha is None else y.mul(2.0 * alpha - 1.0).add_(1.0 - alpha)
         if a_t is not None:
             terms.mul_(a_t)
         if ctx.needs_input_grad[0]:
@@ -112,7 +114,7 @@ class _SigmoidFocal(torch.autograd.Function):
             grad = q if w is None else torch.addcmul(q, 1.0 - q, nll, value=gamma).mul_(w)
             if a_t is not None:
                 grad.mul_(a_t)
-            ctx.save_for_backward(torch.where(pos, grad.neg(), grad))
+            ctx.save_for_backward(grad.mul_(sign).neg_())
         return terms.sum(1)
 
     @staticmethod
@@ -153,9 +155,9 @@ def asymmetric_loss(logits, target, *, gamma_pos=0.0, gamma_neg=4.0, clip=0.05, 
     gn = check_scalar(gamma_neg, "gamma_neg", low=0.0)
     m = check_scalar(clip, "clip", low=0.0, high=1.0, high_open=True)
     check_choice(variant, "variant", ("paper", "official"))
-    pos = y > 0
     if variant == "paper":
-        return reduce_loss(_AsymmetricLoss.apply(z, pos, gp, gn, m), reduction)
+        return reduce_loss(_AsymmetricLoss.apply(z, y, gp, gn, m), reduction)
+    pos = y > 0
     # the official code, in probability space as written there
     log_p = torch.log(torch.sigmoid(z).clamp(min=ASL_OFFICIAL_EPS))
     log_1m_pm = torch.log(torch.clamp(torch.sigmoid(-z) + m, max=1.0).clamp(min=ASL_OFFICIAL_EPS))
@@ -186,7 +188,7 @@ class _AsymmetricLoss(torch.autograd.Function):
     :math:`p^{\gamma_-}[\gamma_- q\,\mathrm{sp}(z) + p]`)."""
 
     @staticmethod
-    def forward(ctx, z, pos, gamma_pos, gamma_neg, clip):
+    def forward(ctx, z, y, gamma_pos, gamma_neg, clip):
         sp_z = F.softplus(z)                                  # -log(1 - p)
         sp_mz = sp_z - z                                      # -log p
         p, q = torch.exp(-sp_mz), torch.exp(-sp_z)
@@ -204,21 +206,21 @@ class _AsymmetricLoss(torch.autograd.Function):
                 g_neg = p if w is None else torch.addcmul(p, q, sp_z, value=gamma_neg).mul_(w)
         else:
             p_m = (p - clip).clamp_(min=0.0)
-            alive = p_m > 0
             l = torch.log1p(-p_m).neg_()                      # -log(1 - p_m); 1 - p_m >= clip > 0
             w = None if gamma_neg == 0.0 else p_m.pow(gamma_neg)
             t_neg = l if w is None else w * l
             if want_grad:
                 inv = torch.reciprocal(1.0 - p_m)
-                if w is None:
-                    g_neg = inv
-                else:
-                    safe = torch.where(alive, p_m, 1.0)
-                    g_neg = torch.addcmul(inv, l, safe.reciprocal_(), value=gamma_neg).mul_(w)
-                g_neg = torch.where(alive, g_neg.mul_(p).mul_(q), 0.0)
+                if w is None:                                 # the hard threshold: 0 where p_m = 0
+                    g_neg = inv.mul_(torch.sign(p_m))
+                else:                                         # w = 0 there already (gamma_neg > 0)
+                    tiny = torch.finfo(p_m.dtype).tiny
+                    g_neg = torch.addcmul(inv, l, p_m.clamp(min=tiny).reciprocal_(), value=gamma_neg).mul_(w)
+                g_neg = g_neg.mul_(p).mul_(q)
+        # y * positive + (1 - y) * negative, with a float mask (torch.where on a bool mask is slow on the CPU)
         if want_grad:
-            ctx.save_for_backward(torch.where(pos, g_pos, g_neg))
-        return torch.where(pos, t_pos, t_neg).sum(1)
+            ctx.save_for_backward(torch.addcmul(g_neg, y, g_pos - g_neg))
+        return torch.addcmul(t_neg, y, t_pos - t_neg).sum(1)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -241,17 +243,18 @@ def zlpr(logits, target, *, reduction="mean"):
     learned threshold logit :math:`s_{TH}` (chapter 03). For one label (C = 1) it is BCE. Convex in the logits.
     """
     z, y = _setup(logits, target)
-    pos = y > 0
-    # one exp pass: u = -z on the positives, z on the negatives, each set shifted by its own max (and 0)
-    u = torch.where(pos, -z, z)
+    ny = 1.0 - y
+    # one exp pass: u = -z on the positives, z on the negatives, each set shifted by its own max (and 0);
+    # float masks, not torch.where on a bool mask (~50x slower than a multiplication on the CPU)
+    u = z * ny.sub(y)
     with torch.no_grad():
-        neg_inf = torch.tensor(float("-inf"), dtype=z.dtype, device=z.device)
-        mu_neg = torch.where(pos, neg_inf, u).amax(1, keepdim=True).clamp_(min=0.0)
-        mu_pos = torch.where(pos, u, neg_inf).amax(1, keepdim=True).clamp_(min=0.0)
-        shift = torch.where(pos, mu_pos, mu_neg)
+        big = 0.25 * torch.finfo(z.dtype).max                 # masks a set out of the max
+        mu_neg = u.sub(y, alpha=big).amax(1, keepdim=True).clamp_(min=0.0)
+        mu_pos = u.sub(ny, alpha=big).amax(1, keepdim=True).clamp_(min=0.0)
+        shift = torch.addcmul(mu_neg, y, mu_pos - mu_neg)
     e = torch.exp(u - shift)
     s_pos = (e * y).sum(1)
-    s_neg = (e * (1.0 - y)).sum(1)
+    s_neg = (e * ny).sum(1)
     mu_neg, mu_pos = mu_neg[:, 0], mu_pos[:, 0]
     per_sample = torch.log(torch.exp(-mu_neg) + s_neg) + mu_neg + torch.log(torch.exp(-mu_pos) + s_pos) + mu_pos
     return reduce_loss(per_sample, reduction)
