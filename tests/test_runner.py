@@ -31,7 +31,7 @@ def nbdir(tmp_path):
     _notebook(d, "00_ok", "import sys, lossnotes\nprint(n * 2, quick, device, name)\nprint(sys.prefix)")
     _notebook(d, "01_fails", "1 / 0")
     _notebook(d, "02_sleeps", "import os\nopen('kernel.pid', 'w').write(str(os.getpid()))",
-              "import time\ntime.sleep(60)")
+              "import time\ntime.sleep(600)")
     return d
 
 
@@ -97,10 +97,10 @@ def test_failing_notebook_reported_and_cli_exits_nonzero(nbdir, tmp_path, capsys
 def test_timeout_kills_notebook_and_kernel(nbdir, tmp_path):
     psutil = pytest.importorskip("psutil")
     start = time.perf_counter()
-    [res] = run_notebooks(["02"], timeout=5, output_dir=tmp_path / "out", notebooks_dir=nbdir)
+    [res] = run_notebooks(["02"], timeout=30, output_dir=tmp_path / "out", notebooks_dir=nbdir)
     elapsed = time.perf_counter() - start
     assert not res.ok and res.timed_out and "timed out" in res.error
-    assert elapsed < 30
+    assert elapsed < 60  # the kernel must start within the limit, even on a busy machine
     pid = int((nbdir / "kernel.pid").read_text())
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
