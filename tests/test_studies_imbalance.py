@@ -105,3 +105,15 @@ def test_population_minimisers_and_balanced_error():
     # a perfect rule on a deterministic posterior has balanced error 0
     hard = F.one_hot(torch.arange(40) % 3, 3).double()
     assert SI.balanced_error(hard.argmax(1), hard, marginal) == pytest.approx(0.0)
+
+
+def test_long_tail_setting():
+    train, test, model, cosine = SI.long_tail_setting("fashion-mnist", 100, 50, test_size=200, seed=1)
+    counts = train.class_counts()
+    assert counts[0] == 50 and counts[-1] == 1 and counts == sorted(counts, reverse=True)
+    assert len(test) == 200 and set(test.class_counts()) == {20}                 # balanced test
+    assert model()(train.x[:2]).shape == (2, 10) and isinstance(cosine().head, SI.NormedLinear)
+    with pytest.raises(ValueError, match="cifar10_root"):
+        SI.long_tail_setting("cifar10", 100, 50)
+    with pytest.raises(ValueError, match="name"):
+        SI.long_tail_setting("imagenet", 100, 50)
