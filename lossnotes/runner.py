@@ -294,7 +294,8 @@ def print_timing_table(results, file=None) -> None:
 
 
 def chapter_summary(result: RunResult, results_dir) -> dict:
-    """One row of :func:`print_run_summary`: the records this run wrote for the chapter and their status counts.
+    """One row of :func:`print_run_summary`: the records this run wrote for the chapter and, per status of
+    :data:`lossnotes.records.STATUSES`, how many paper items have it.
 
     Records count only if ``<results_dir>/<chapter>.json`` was written during this run (its ``created`` stamp is
     not older than the run's start); statuses come from :func:`lossnotes.records.item_status`, one per paper item,
@@ -302,10 +303,10 @@ def chapter_summary(result: RunResult, results_dir) -> dict:
     """
     import datetime as dt
 
-    from .records import status_table
+    from .records import STATUSES, status_table
 
     row = {"chapter": result.name, "status": _status(result), "seconds": result.seconds, "records": 0,
-           "items": 0, "reproduced": 0, "partly": 0, "contradicted": 0, "not run here": 0}
+           "items": 0, **{status: 0 for status in STATUSES}}
     path = Path(results_dir) / f"{result.name}.json"
     if not path.is_file():
         return row
@@ -317,25 +318,32 @@ def chapter_summary(result: RunResult, results_dir) -> dict:
     table = status_table(result.name, Path(results_dir))
     row["items"] = len(table)
     for status, count in table["status"].value_counts().items():
-        if status in row:
-            row[status] = int(count)
+        row[str(status)] = int(count)
     return row
 
 
+def _items(row: dict) -> str:
+    from .records import STATUSES
+
+    if not row["items"]:
+        return "-"
+    counts = ", ".join(f"{row[s]} {s}" for s in STATUSES if row.get(s))
+    return f"{row['items']}: {counts}"
+
+
 def print_run_summary(results, results_dir, file=None) -> list[dict]:
-    """Print one line per chapter: status, seconds, records written, and how many of the chapter's paper items
-    the written records reproduce, partly reproduce or contradict by the status rule; then the failures."""
+    """Print one line per chapter: status, seconds, records written, and the chapter's paper items by status
+    (reproduced, partly, contradicted, ... by the status rule of :func:`lossnotes.records.item_status`) from the
+    records this run wrote; then a total and the failures. Returns the rows (:func:`chapter_summary`)."""
     file = sys.stdout if file is None else file
     rows = [chapter_summary(r, results_dir) for r in results]
     width = max([len(r["chapter"]) for r in rows] + [7])
-    cols = [("records", 7), ("items", 5), ("reproduced", 10), ("partly", 6), ("contradicted", 12),
-            ("not run here", 12)]
-    head = f"{'chapter':<{width}}  {'status':<7}  {'seconds':>7}  " + "  ".join(f"{c:>{w}}" for c, w in cols)
+    head = f"{'chapter':<{width}}  {'status':<7}  {'seconds':>7}  {'records':>7}  paper items by status"
     print(head, file=file)
     print("-" * len(head), file=file)
     for row in rows:
-        print(f"{row['chapter']:<{width}}  {row['status']:<7}  {row['seconds']:>7.1f}  "
-              + "  ".join(f"{row[c]:>{w}}" for c, w in cols), file=file)
+        print(f"{row['chapter']:<{width}}  {row['status']:<7}  {row['seconds']:>7.1f}  {row['records']:>7}  "
+              f"{_items(row)}", file=file)
     failed = sum(r["status"] != "ok" for r in rows)
     total = sum(r["seconds"] for r in rows)
     print(f"{len(rows)} chapter(s) in {total:.0f} s, {failed or 'none'} failed; "

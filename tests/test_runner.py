@@ -8,7 +8,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from lossnotes.cli import main
 from lossnotes.records import Recorder
-from lossnotes.runner import (RunResult, chapter_summary, check_device, check_parameters, notebook_parameters,
+from lossnotes.runner import (RunResult, _items, chapter_summary, check_device, check_parameters, notebook_parameters,
                               resolve_chapters, run_notebooks)
 
 PARAMS = 'quick = True\ndevice = "auto"\nseed = 0\nn: int = 1\nname = "x"\n'
@@ -140,6 +140,7 @@ def test_chapter_summary_counts_this_runs_records_by_status(tmp_path, monkeypatc
     row = chapter_summary(RunResult("07_x", 1.0, True, None, tmp_path, started=started), tmp_path / "results")
     assert (row["records"], row["items"], row["reproduced"], row["contradicted"], row["not run here"]) == \
         (4, 3, 1, 1, 1)
+    assert _items(row) == "3: 1 reproduced, 1 contradicted, 1 not run here"
     later = chapter_summary(RunResult("07_x", 1.0, True, None, tmp_path, started=time.time() + 5), tmp_path / "results")
     assert later["records"] == 0 and later["items"] == 0  # a file an earlier run left is not this run's
     failed = chapter_summary(RunResult("08_y", 1.0, False, "boom", tmp_path, started=started), tmp_path / "results")
@@ -159,7 +160,7 @@ def test_cli_run_prints_one_line_per_chapter_and_writes_the_scoreboard_to_files(
     lines = out.strip().splitlines()
     assert len(lines) <= 12, out
     row = next(line for line in lines if line.startswith("03_records "))
-    assert row.split()[1:3][0] == "ok" and row.split()[3:6] == ["1", "1", "1"]  # records, items, reproduced
+    assert row.split()[1] == "ok" and row.split()[3] == "1" and row.endswith("1: 1 reproduced")  # records, items
     assert (out_dir / "scoreboard.md").is_file() and (out_dir / "scoreboard.csv").is_file()
     assert (out_dir / "status.md").is_file() and "Table 1" in (out_dir / "status.md").read_text()
     assert "| 03_records | Table 1 |" not in out  # the scoreboard itself is not printed
