@@ -93,5 +93,9 @@ def test_sparse_softmax_ce():
     zz = torch.tensor([[3.0, 2.0, 1.0, -1.0]], dtype=torch.float64)
     inside = L.sparse_softmax_ce(zz, torch.tensor([1]), k=2)
     assert float(inside) == pytest.approx(-math.log(math.exp(2) / (math.exp(3) + math.exp(2))))
+    p = L.sparse_softmax(zz, k=2)
+    assert p[0, 2:].eq(0).all() and float(p.sum()) == pytest.approx(1.0)
+    assert float(-torch.log(p[0, 1])) == pytest.approx(float(inside))      # the CE of the map when y is inside
+    torch.testing.assert_close(L.sparse_softmax(z, k=9), torch.softmax(z, 1))
     outside = L.sparse_softmax_ce(zz, torch.tensor([3]), k=2)
     assert float(outside) == pytest.approx(math.log(math.exp(3) + math.exp(2) + math.exp(-1)) + 1.0)

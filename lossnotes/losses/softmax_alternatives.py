@@ -30,7 +30,8 @@ from .reduction import reduce_loss
 from .validation import check_choice, check_class_target, check_logits, check_scalar, compute_dtype
 
 __all__ = ["multiclass_hinge", "perceptron_loss", "spherical_z_loss", "logsumexp_z_loss", "harmonic_loss",
-           "harmonic_logits", "taylor_softmax", "taylor_softmax_ce", "sparse_softmax_ce", "TAYLOR_SOFTMAX_MAX_ORDER"]
+           "harmonic_logits", "taylor_softmax", "taylor_softmax_ce", "sparse_softmax", "sparse_softmax_ce",
+           "TAYLOR_SOFTMAX_MAX_ORDER"]
 
 #: Largest (even) order of the Taylor softmax: at |z| = 1e4, z^12/12! exceeds float32.
 TAYLOR_SOFTMAX_MAX_ORDER = 10
@@ -203,6 +204,17 @@ def taylor_softmax_ce(logits, target, *, order=2, reduction="mean"):
     z, target, _ = _setup(logits, target)
     logf = _log_taylor_exp(z, order)
     return reduce_loss(torch.logsumexp(logf, dim=1) - logf.gather(1, target[:, None]).squeeze(1), reduction)
+
+
+def sparse_softmax(logits, *, k):
+    r"""Sparse softmax (Sun et al. 2021): :math:`p_j = e^{z_j}/\sum_{i\in\mathrm{top}_k(z)} e^{z_i}` on the
+    :math:`k` largest logits, 0 elsewhere (ties broken by ``torch.topk``); :math:`k \ge K` is softmax."""
+    check_logits(logits)
+    k = min(check_scalar(k, "k", low=1, integer=True), logits.shape[1])
+    z = logits.to(compute_dtype(logits))
+    _, idx = torch.topk(z, k, dim=1)
+    keep = torch.zeros_like(z, dtype=torch.bool).scatter_(1, idx, True)
+    return torch.softmax(z.masked_fill(~keep, float("-inf")), dim=1).to(logits.dtype)
 
 
 def sparse_softmax_ce(logits, target, *, k, reduction="mean"):
