@@ -466,5 +466,5 @@ def status_markdown(chapter: str, root=None) -> str:
     """The chapter's reproduction-status table (committed full runs) as markdown, for the top of a notebook."""
     df = status_table(chapter, root)
     if not len(df):
-        return f"*No committed full-mode records for {chapter} yet: run it with `lossnotes run {chapter[:2]} --full`.*"
+        return f"*No committed full-mode records for {chapter} yet: run it with `lossnotes run {chapter.split('_', 1)[0]} --full`.*"
     return scoreboard_markdown(df.drop(columns="chapter"))

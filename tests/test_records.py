@@ -201,3 +201,9 @@ def test_committed_results_look_up_by_group_and_row(tmp_path, monkeypatch):
     assert not intervals_overlap(atl, aml) and intervals_overlap(atl, res.get("tiles: F1 (%)", "atl", selection="last"))
     missing = CommittedResults("10_none", root=tmp_path)
     assert not missing.exists and missing.records == [] and not missing.has_protocol
+
+
+def test_status_markdown_without_committed_run_names_the_chapter_to_run(tmp_path):
+    from lossnotes.records import status_markdown
+
+    assert "`lossnotes run 04a --full`" in status_markdown("04a_matching_links", root=tmp_path)

@@ -1,4 +1,4 @@
-"""Chapter 04's distillation study (lossnotes.studies.distillation) on tiny synthetic data, in seconds."""
+"""Chapter 04d's distillation study (lossnotes.studies.distillation) on tiny synthetic data, in seconds."""
 from __future__ import annotations
 
 import functools
