@@ -1,7 +1,8 @@
 """The sparse maps and their Fenchel-Young losses (chapter 08) against torch's own ops and against the ``entmax``
 package (deep-spin/entmax, the official code of Peters et al. 2019), side by side: speed and agreement.
 
-For each shape, forward + backward time (median of interleaved repetitions, as in ``bench_losses.py``) as ratios
+For each shape, forward + backward time (median of repetitions in which ours, the package's and the reference
+are timed in turn, so machine load hits all three alike) as ratios
 to ``F.softmax`` (maps; the backward gets a fixed random upstream gradient) or ``F.cross_entropy`` (losses), for
 ours and for the package's function; ``ours / entmax`` is the direct comparison; agreement is the largest
 absolute difference of the outputs and of the gradients (float32; the bisection rows differ by the number of
@@ -16,14 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_losses import _keep_freed_memory, _time_pair  # noqa: E402  (the same timing, one place)
+from bench_losses import _fwd_bwd, _keep_freed_memory, _sync  # noqa: E402  (the same timing, one place)
 
 import lossnotes.losses as L  # noqa: E402
 from lossnotes.paths import build_dir  # noqa: E402
@@ -58,6 +61,23 @@ def _losses():
     }
 
 
+def _time_interleaved(fns, z, target, device, repeats):
+    """Median forward + backward time of each of ``fns``, timed in turn within every repetition (so a change of
+    machine load hits all of them alike; ``bench_losses._time_pair`` for more than two)."""
+    for _ in range(3):
+        for f in fns:
+            _fwd_bwd(f, z, target)
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for f, bucket in zip(fns, times):
+            _sync(device)
+            t0 = time.perf_counter()
+            _fwd_bwd(f, z, target)
+            _sync(device)
+            bucket.append(time.perf_counter() - t0)
+    return [statistics.median(b) for b in times]
+
+
 def _value_and_grad(fn, z, *args):
     z = z.detach().requires_grad_(True)
     out = fn(z, *args)
@@ -80,15 +100,15 @@ def bench(device="cpu", repeats=30, shapes=SHAPES):
                  for name, (ours, peer) in _maps().items()]
         cases += [("loss", name, ours, peer, ce_ref, ours, peer) for name, (ours, peer) in _losses().items()]
         for kind, name, ours_scalar, peer_scalar, ref, ours_raw, peer_raw in cases:
-            t_ours, t_ref = _time_pair(ours_scalar, ref, z, y, device, repeats)
+            timed = [ours_scalar, ref] + ([] if peer_scalar is None else [peer_scalar])
+            t_ours, t_ref, *t_peer = _time_interleaved(timed, z, y, device, repeats)
             row = {"kind": kind, "name": name, "N": n, "C": c, "device": str(device),
                    "reference": "F.softmax" if kind == "map" else "F.cross_entropy",
                    "ours_ratio": t_ours / t_ref, "ours_ms": 1e3 * t_ours, "entmax_ratio": None, "ours_over_entmax": None,
                    "max_abs_diff": None, "max_abs_grad_diff": None}
             if peer_scalar is not None:
-                t_peer, t_ref2 = _time_pair(peer_scalar, ref, z, y, device, repeats)
-                row["entmax_ratio"] = t_peer / t_ref2
-                row["ours_over_entmax"] = row["ours_ratio"] / row["entmax_ratio"]
+                row["entmax_ratio"] = t_peer[0] / t_ref
+                row["ours_over_entmax"] = t_ours / t_peer[0]
                 args = () if kind == "map" else (y,)
                 (a, ga), (b, gb) = _value_and_grad(ours_raw, z, *args), _value_and_grad(peer_raw, z, *args)
                 row["max_abs_diff"] = float((a - b).abs().max())
