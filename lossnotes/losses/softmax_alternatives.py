@@ -20,8 +20,6 @@ Sources:
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
