@@ -113,7 +113,7 @@ def class_weights(class_counts, kind: str, *, beta: float = 0.9999) -> torch.Ten
 
 #: The arms of the chapter's comparisons, in table order (CE's post-hoc adjustment is read from CE's runs).
 ARM_NAMES = ("CE", "CE, inverse weights", "CE, sqrt weights", "CE, effective-number weights", "Focal", "CB focal",
-             "LDAM", "LDAM-DRW", "LA loss", "Balanced softmax", "VS")
+             "CE, cosine head", "LDAM", "LDAM-DRW", "LA loss", "Balanced softmax", "VS")
 
 #: Where each arm's hyper-parameters come from.
 ARM_SOURCES = {
@@ -123,6 +123,7 @@ ARM_SOURCES = {
     "CE, effective-number weights": "beta = 0.9999 (Cui et al. 2019)",
     "Focal": "gamma = 2 (Lin et al. 2017)",
     "CB focal": "beta = 0.9999, gamma = 1, sigmoid focal (Cui et al. 2019)",
+    "CE, cosine head": "LDAM's network and scale s = 30 with margin 0: the control that separates LDAM's margins from its head",
     "LDAM": "max margin 0.5, s = 30, cosine head (Cao et al. 2019, official code)",
     "LDAM-DRW": "as LDAM; effective-number weights (beta 0.9999) from 80 % of the epochs on (official: 160 of 200)",
     "LA loss": "tau = 1 (Menon et al. 2021)",
@@ -136,7 +137,7 @@ def make_arms(class_counts, *, epochs: int, names: Sequence[str] | None = None, 
     """The chapter's arms (:data:`ARM_NAMES`, or the ``names`` given) for a training set with ``class_counts``.
 
     ``model`` / ``cosine_model``: factories of the plain and the cosine-head network (default CNN2C and
-    :func:`cosine_cnn2c`); LDAM and LDAM-DRW use the cosine one. DRW re-weights from epoch
+    :func:`cosine_cnn2c`); LDAM, LDAM-DRW and their margin-free control "CE, cosine head" use the cosine one. DRW re-weights from epoch
     ``int(defer_share * epochs)`` on (at least the last epoch when ``epochs > 1``)."""
     names = tuple(ARM_NAMES if names is None else names)
     unknown = set(names) - set(ARM_NAMES)
@@ -156,6 +157,7 @@ def make_arms(class_counts, *, epochs: int, names: Sequence[str] | None = None, 
         "CE, effective-number weights": (model, L.SoftmaxCrossEntropy(class_weight=class_weights(counts, "effective")), {}),
         "Focal": (model, L.FocalLoss(gamma=2.0), {}),
         "CB focal": (model, L.ClassBalancedLoss(class_counts=counts, beta=0.9999, loss_type="focal", gamma=1.0), {}),
+        "CE, cosine head": (cosine_model, L.Ldam(class_counts=counts, max_margin=0.0, s=30.0), {}),
         "LDAM": (cosine_model, L.Ldam(class_counts=counts, max_margin=0.5, s=30.0), {}),
         "LDAM-DRW": (cosine_model, drw, {"callbacks": [drw.step]}),
         "LA loss": (model, L.LogitAdjustedCe(class_prior=prior, tau=1.0), {}),
