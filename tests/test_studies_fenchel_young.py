@@ -27,6 +27,18 @@ def test_harmonic_models_output_harmonic_logits_whose_ce_is_the_harmonic_loss():
         assert out.shape == (40, 10)
 
 
+def test_taylor_model_outputs_log_f_so_its_ce_is_the_taylor_loss_and_its_argmax_the_taylor_prediction():
+    data = _images()
+    torch.manual_seed(0)
+    model = FYS.TaylorCNN2C(order=2)
+    out = model(data.x)
+    z = FYS.CNN2C.forward(model, data.x)
+    torch.testing.assert_close(L.softmax_cross_entropy(out, data.y), L.taylor_softmax_ce(z, data.y))
+    assert torch.equal(out.argmax(1), L.taylor_softmax(z).argmax(1))
+    far = torch.tensor([[-6.0, 2.0, 0.0]])                               # f(-6) = 13 > f(2) = 5
+    assert int(L.taylor_logits(far).argmax(1)) == 0 and int(far.argmax(1)) == 1
+
+
 def test_fy_scores_reports_log_z_and_support_sizes():
     data = _images()
     model = FYS.LinearSoftmax()

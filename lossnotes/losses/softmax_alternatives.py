@@ -28,7 +28,7 @@ from .reduction import reduce_loss
 from .validation import check_choice, check_class_target, check_logits, check_scalar, compute_dtype
 
 __all__ = ["multiclass_hinge", "perceptron_loss", "spherical_z_loss", "logsumexp_z_loss", "harmonic_loss",
-           "harmonic_logits", "taylor_softmax", "taylor_softmax_ce", "sparse_softmax", "sparse_softmax_ce",
+           "harmonic_logits", "taylor_logits", "taylor_softmax", "taylor_softmax_ce", "sparse_softmax", "sparse_softmax_ce",
            "TAYLOR_SOFTMAX_MAX_ORDER"]
 
 #: Largest (even) order of the Taylor softmax: at |z| = 1e4, z^12/12! exceeds float32.
@@ -170,6 +170,16 @@ def _log_taylor_exp(z, order):
     for k in range(order, 0, -1):
         f = 1.0 + z * f / k
     return torch.log(f)
+
+
+def taylor_logits(logits, *, order=2):
+    r""":math:`\log f(z_k)`, :math:`f(z) = \sum_{i=0}^{t} z^i/i!`: the logits whose softmax is the Taylor softmax,
+    so that ``taylor_softmax_ce(z, y) == softmax_cross_entropy(taylor_logits(z), y)``. :math:`f` is not monotone
+    (at :math:`t = 2` it grows again below :math:`z = -1`), so the class the Taylor softmax predicts is the argmax of
+    these, not of :math:`z`."""
+    order = _check_order(order)
+    check_logits(logits)
+    return _log_taylor_exp(logits.to(compute_dtype(logits)), order)
 
 
 def taylor_softmax(logits, *, order=2):

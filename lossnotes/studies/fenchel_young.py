@@ -2,6 +2,7 @@ r"""What chapter 08 (beyond softmax) needs besides the losses: harmonic output l
 also reports the log-partition and the support sizes of the sparse maps, per-example support tables, and the
 readability score of weight images.
 
+The Taylor model outputs :math:`\log f(z)` for the same reason (its argmax is the Taylor softmax's prediction).
 The harmonic models output the harmonic logits :math:`-n\log\lVert x - w_k\rVert` (their softmax is the
 harmonic max), so the harmonic loss is plain cross-entropy of the model's output:
 ``softmax_cross_entropy(model(x), y) == harmonic_loss(features, model.head.weight, y, n=n)`` (tested), and
@@ -16,12 +17,12 @@ import torch
 from torch import nn
 
 from ..losses.fenchel_young import entmax15, sparsemax
-from ..losses.softmax_alternatives import harmonic_logits
+from ..losses.softmax_alternatives import harmonic_logits, taylor_logits
 from ..losses.validation import check_positive_int, check_scalar
 from ..models import CNN2C, Classifier
 from ..train import predict
 
-__all__ = ["HarmonicHead", "HarmonicCNN2C", "HarmonicLinear", "LinearSoftmax", "fy_scores", "support_sizes",
+__all__ = ["HarmonicHead", "HarmonicCNN2C", "HarmonicLinear", "LinearSoftmax", "TaylorCNN2C", "fy_scores", "support_sizes",
            "support_table", "weight_readability", "class_mean_images", "on_par_verdict", "beats_verdict"]
 
 
@@ -48,6 +49,19 @@ class HarmonicCNN2C(CNN2C):
     def __init__(self, n: float, in_channels: int = 1, num_classes: int = 10, image_size: int = 28):
         super().__init__(in_channels=in_channels, num_classes=num_classes, image_size=image_size)
         self.head = HarmonicHead(self.feature_dim, num_classes, n)
+
+
+class TaylorCNN2C(CNN2C):
+    r"""CNN2C whose output is :math:`\log f(z)` of its logits :math:`z` (:func:`~lossnotes.losses.taylor_logits`):
+    its cross-entropy is ``taylor_softmax_ce`` of :math:`z`, and the argmax of the output is the Taylor softmax's
+    prediction (:math:`f` is not monotone: the argmax of :math:`z` is not)."""
+
+    def __init__(self, order: int = 2, in_channels: int = 1, num_classes: int = 10, image_size: int = 28):
+        super().__init__(in_channels=in_channels, num_classes=num_classes, image_size=image_size)
+        self.order = order
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return taylor_logits(super().forward(x), order=self.order)
 
 
 class LinearSoftmax(Classifier):
