@@ -383,6 +383,14 @@ def _agrees(rec: Record) -> bool:
     return gap <= max(rec.ci95 or 0.0, RELATIVE_TOLERANCE * abs(rec.paper))
 
 
+def _paper_ranks(recs: list[Record]) -> bool:
+    """True when the paper's numbers single out one best row (a tie at the top, e.g. several claims recorded as
+    1 = holds, orders nothing)."""
+    lower = any(w in recs[0].metric.lower() for w in ("error", "loss", "fn/f", "mse"))
+    best = (min if lower else max)(r.paper for r in recs)
+    return sum(r.paper == best for r in recs) == 1
+
+
 def _ordering_holds(recs: list[Record]) -> bool:
     """The row the paper ranks first is our first, or not separated from our first by the two rows' combined
     95 % interval (higher is better unless the metric says error/loss)."""
@@ -400,6 +408,7 @@ def item_status(records: list[Record]) -> tuple[str, str]:
     :data:`RELATIVE_TOLERANCE` of it. Rows sharing a ``group`` (default: the whole item) are contenders, and
     *the paper's ordering holds* in a group when the paper's best row is our best row or is not separated from it
     (their difference within the combined 95 % interval; with one seed there is no interval, so it must be ours).
+    A group whose paper numbers tie at the top has no paper's best row and is not counted as ordered.
 
     * reproduced: every row agrees;
     * partly: some rows agree, or the ordering holds in at least half of the groups with two or more rows;
@@ -416,7 +425,7 @@ def item_status(records: list[Record]) -> tuple[str, str]:
     groups: dict[str, list[Record]] = {}
     for r in rows:
         groups.setdefault(r.group or "", []).append(r)
-    ordered = [g for g in groups.values() if len(g) > 1]
+    ordered = [g for g in groups.values() if len(g) > 1 and _paper_ranks(g)]
     holds = sum(_ordering_holds(g) for g in ordered)
     if all(agree):
         status = "reproduced"

@@ -159,6 +159,10 @@ def test_item_status_rule():
     # groups: the ordering is judged within each group
     g = [_rec("a", 90, 60, group="x"), _rec("b", 80, 50, group="x"), _rec("a", 90, 40, group="y"), _rec("b", 80, 50, group="y")]
     assert item_status(g)[0] == "partly"
+    # claims recorded as 1 = holds share a group: a tie at the top orders nothing, so reversed claims stay contradicted
+    claims = [_rec("claim 1", 1, 0), _rec("claim 2", 1, 0.5), _rec("claim 3", 1, 0)]
+    status, text = item_status(claims)
+    assert status == "contradicted" and "group" not in text
 
 
 def test_status_table_reads_results_and_not_run(tmp_path, monkeypatch):
