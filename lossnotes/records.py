@@ -23,7 +23,7 @@ __all__ = [
     "Record", "RECORDS", "record", "Recorder", "describe_device", "load_records", "load_not_run",
     "scoreboard", "scoreboard_markdown", "write_scoreboard", "SCOREBOARD_COLUMNS",
     "item_status", "status_table", "status_markdown", "STATUSES", "RELATIVE_TOLERANCE",
-    "CommittedResults", "format_record", "intervals_overlap", "LR_EDGE_NOTE",
+    "CommittedResults", "format_record", "intervals_overlap", "LR_EDGE_NOTE", "CLAIM_METRIC",
 ]
 
 MODES = ("quick", "full")
@@ -373,7 +373,10 @@ def write_scoreboard(df: pd.DataFrame | None = None, *, csv_path=None, markdown_
 
 # ------------------------------------------------------------------------------------ reproduction status
 
-STATUSES = ("reproduced", "partly", "contradicted", "not run here", "ours only", "degenerate")
+STATUSES = ("reproduced", "partly", "contradicted", "not separated", "not run here", "ours only", "degenerate")
+#: Records of a qualitative claim carry a metric starting with this and ours = 1 (holds), 0.5 (not separated from
+#: the alternative by the seed intervals) or 0 (reversed), against paper = 1.
+CLAIM_METRIC = "claim holds"
 #: A row agrees with the paper when the paper's number is inside our 95 % interval, or within this share of it.
 RELATIVE_TOLERANCE = 0.01
 
@@ -400,6 +403,19 @@ def _ordering_holds(recs: list[Record]) -> bool:
     return theirs.row == ours.row or abs(ours.ours - theirs.ours) <= math.hypot(ours.ci95 or 0.0, theirs.ci95 or 0.0)
 
 
+def _claim_status(rows: list[Record]) -> tuple[str, str]:
+    """Claims: all hold -> reproduced; any reversed -> contradicted; some hold -> partly; none separated -> not
+    separated (the seed intervals cannot tell the alternatives apart: neither confirmed nor contradicted)."""
+    held = sum(r.ours >= 1.0 for r in rows)
+    reversed_ = sum(r.ours <= 0.0 for r in rows)
+    text = f"{held} of {len(rows)} claim row(s) hold, {len(rows) - held - reversed_} not separated, {reversed_} reversed"
+    if held == len(rows):
+        return "reproduced", text
+    if reversed_:
+        return "contradicted", text
+    return ("partly" if held else "not separated"), text
+
+
 def item_status(records: list[Record]) -> tuple[str, str]:
     """``(status, paper vs ours)`` of one paper item (a table or figure) from its records, by a written rule.
 
@@ -414,6 +430,9 @@ def item_status(records: list[Record]) -> tuple[str, str]:
     * partly: some rows agree, or the ordering holds in at least half of the groups with two or more rows;
     * contradicted: no row agrees and the paper's best row is clearly behind ours (or there is nothing to order);
     * degenerate: every row with a paper number is degenerate; ours only: no paper number at all.
+
+    Claim records (metric starting with :data:`CLAIM_METRIC`) are read as verdicts instead: all hold ->
+    reproduced, any reversed -> contradicted, some hold -> partly, none separated -> not separated.
     """
     with_paper = [r for r in records if r.paper is not None and r.selection in (None, "best-val")]
     if not with_paper:
@@ -421,6 +440,8 @@ def item_status(records: list[Record]) -> tuple[str, str]:
     rows = [r for r in with_paper if not r.degenerate]
     if not rows:
         return "degenerate", f"{len(with_paper)} row(s), all degenerate"
+    if all(r.metric.startswith(CLAIM_METRIC) for r in rows):
+        return _claim_status(rows)
     agree = [_agrees(r) for r in rows]
     groups: dict[str, list[Record]] = {}
     for r in rows:

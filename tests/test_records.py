@@ -160,9 +160,17 @@ def test_item_status_rule():
     g = [_rec("a", 90, 60, group="x"), _rec("b", 80, 50, group="x"), _rec("a", 90, 40, group="y"), _rec("b", 80, 50, group="y")]
     assert item_status(g)[0] == "partly"
     # claims recorded as 1 = holds share a group: a tie at the top orders nothing, so reversed claims stay contradicted
-    claims = [_rec("claim 1", 1, 0), _rec("claim 2", 1, 0.5), _rec("claim 3", 1, 0)]
-    status, text = item_status(claims)
+    ties = [_rec("a", 1, 0), _rec("b", 1, 0.5), _rec("c", 1, 0)]
+    status, text = item_status(ties)
     assert status == "contradicted" and "group" not in text
+    # claim records are verdicts: 1 holds, 0.5 not separated, 0 reversed
+    claim = "claim holds (1 yes, 0.5 not separated, 0 reversed)"
+    verdicts = lambda *v: [_rec(f"c{i}", 1, x, metric=claim) for i, x in enumerate(v)]  # noqa: E731
+    assert item_status(verdicts(1, 1))[0] == "reproduced"
+    assert item_status(verdicts(1, 0.5))[0] == "partly"
+    assert item_status(verdicts(0.5, 0.5))[0] == "not separated"
+    status, text = item_status(verdicts(1, 0.5, 0))
+    assert status == "contradicted" and text == "1 of 3 claim row(s) hold, 1 not separated, 1 reversed"
 
 
 def test_status_table_reads_results_and_not_run(tmp_path, monkeypatch):
