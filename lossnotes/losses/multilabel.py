@@ -11,8 +11,8 @@ Sources:
 * Lin, Goyal, Girshick, He & Dollár, "Focal Loss for Dense Object Detection", ICCV 2017, arXiv:1708.02002
   (the sigmoid focal loss, Eq. 5, :math:`\gamma = 2`, :math:`\alpha = 0.25`).
 * Ridnik, Ben-Baruch, Zamir, Noy, Friedman, Protter & Zelnik-Manor, "Asymmetric Loss For Multi-Label
-  Classification", ICCV 2021, arXiv:2009.14119 (ASL, Eq. 3-7; official code github.com/Alibaba-MIIL/ASL).
-* Su, Zhu, Wen, Wei & Liu (Jianlin Su et al.), "ZLPR: A Novel Loss for Multi-label Classification",
+  Classification", ICCV 2021, arXiv:2009.14119 (ASL; official code github.com/Alibaba-MIIL/ASL).
+* Su, Zhu, Murtadha, Pan, Wen & Liu, "ZLPR: A Novel Loss for Multi-label Classification",
   arXiv:2208.02955, 2022 (zero-bounded log-sum-exp & pairwise rank-based loss).
 """
 from __future__ import annotations
@@ -125,7 +125,7 @@ class _SigmoidFocal(torch.autograd.Function):
 
 def asymmetric_loss(logits, target, *, gamma_pos=0.0, gamma_neg=4.0, clip=0.05, reduction="mean",
                     variant="paper"):
-    r"""Asymmetric loss (ASL), Ridnik et al. 2021, Eq. (3)-(7), summed over the labels of a sample.
+    r"""Asymmetric loss (ASL), Ridnik et al. 2021 (asymmetric focusing and probability shifting), summed over the labels of a sample.
 
     .. math::
         \ell_i = \sum_c \Bigl[-y_{ic}\,(1-p)^{\gamma_+}\log p
@@ -229,7 +229,7 @@ class _AsymmetricLoss(torch.autograd.Function):
 
 
 def zlpr(logits, target, *, reduction="mean"):
-    r"""ZLPR, the zero-bounded log-sum-exp & pairwise rank-based loss (Su et al. 2022, Eq. 7).
+    r"""ZLPR, the zero-bounded log-sum-exp & pairwise rank-based loss (Su et al. 2022).
 
     .. math::
         \ell_i = \log\Bigl(1 + \sum_{j\in\Omega^-_i} e^{z_{ij}}\Bigr)
@@ -285,7 +285,7 @@ def _register():
     register(LossSpec(
         name="asymmetric_loss", fn=asymmetric_loss, twin=symbolic.asymmetric_loss,
         paper="Ridnik et al. 2021, Asymmetric Loss For Multi-Label Classification (ICCV)",
-        equation="Eq. (3)-(7): focusing gamma+/gamma-, probability shift m",
+        equation="asymmetric focusing gamma+/gamma- and probability shift m (the ASL definition)",
         defaults={"gamma_pos": 0.0, "gamma_neg": 4.0, "clip": 0.05, "variant": "paper"},
         test_params=({}, {"gamma_pos": 1.0, "gamma_neg": 2.0, "clip": 0.0}, {"gamma_neg": 0.5, "clip": 0.2},
                      {"gamma_neg": 0.0}, {"variant": "official"}),
@@ -296,7 +296,7 @@ def _register():
     register(LossSpec(
         name="zlpr", fn=zlpr, twin=symbolic.zlpr,
         paper="Su et al. 2022, ZLPR: A Novel Loss for Multi-label Classification (arXiv:2208.02955)",
-        equation="Eq. (7): log(1 + sum_neg e^z) + log(1 + sum_pos e^-z)", defaults={},
+        equation="log(1 + sum_neg e^z) + log(1 + sum_pos e^-z) (the ZLPR definition)", defaults={},
         claims=frozenset({"convex"}), **common))
 
 

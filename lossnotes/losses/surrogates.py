@@ -15,12 +15,12 @@ A label whose batch holds no positive or no negative has no AUC: its :math:`L_c`
 Sources:
 
 * Milletari, Navab & Ahmadi, "V-Net", 3DV 2016, arXiv:1606.04797 (soft Dice); for multi-label sound event
-  detection, Kim et al., "Improving Polyphonic Sound Event Detection on Multichannel Recordings with the
-  Sørensen-Dice Coefficient Loss and Transfer Learning", DCASE 2021, arXiv:2107.10471.
-* Han, Moniz, Lee & Chang (Doheon Han et al.), "AnyLoss: Transforming Classification Metrics into Loss
-  Functions", KDD 2024, arXiv:2405.14745.
+  detection, "Improving Polyphonic Sound Event Detection on Multichannel Recordings with the Sørensen-Dice
+  Coefficient Loss and Transfer Learning" (2021; the catalogue's #111).
+* Han, Moniz & Chawla, "AnyLoss: Transforming Classification Metrics into Loss Functions", 2024,
+  arXiv:2405.14745.
 * Yuan, Yan, Sonka & Yang, "Large-scale Robust Deep AUC Maximization: A New Surrogate Loss and Empirical
-  Studies on Medical Image Classification", ICCV 2021, arXiv:2012.03173 (AUC-M, Eq. 4-6; official code
+  Studies on Medical Image Classification", ICCV 2021, arXiv:2012.03173 (AUC-M; official code
   LibAUC, github.com/Optimization-AI/LibAUC, ``AUCMLoss``). AUC-square: Ying, Wen & Lyu, "Stochastic Online
   AUC Maximization", NeurIPS 2016.
 """
@@ -56,7 +56,7 @@ def _reduce(per_label, n, reduction):
 
 
 def dice_loss(logits, target, *, smooth=1.0, reduction="mean"):
-    r"""Soft Dice loss per label over the batch (Milletari et al. 2016; Kim et al. 2021 for multi-label SED).
+    r"""Soft Dice loss per label over the batch (Milletari et al. 2016; used for multi-label sound event detection in the catalogue's #111).
 
     .. math::
         L_c = 1 - \frac{2\sum_i p_{ic}y_{ic} + \varepsilon}{\sum_i p_{ic} + \sum_i y_{ic} + \varepsilon},
@@ -78,7 +78,7 @@ def dice_loss(logits, target, *, smooth=1.0, reduction="mean"):
 
 
 def anyloss_approximation(probabilities, amplifier=73.0):
-    r"""AnyLoss's approximation of the 0/1 prediction (Han et al. 2024, Eq. 3):
+    r"""AnyLoss's approximation of the 0/1 prediction (Han et al. 2024):
     :math:`A(p) = \sigma\bigl(L\,(p - \tfrac12)\bigr) = 1/(1 + e^{-L(p - 0.5)})`."""
     amp = check_scalar(amplifier, "amplifier", low=0.0, low_open=True)
     return torch.sigmoid(amp * (probabilities - 0.5))
@@ -173,16 +173,16 @@ def _auc_objective(logits, target, margin, reduction, variant, hinge):
 
 
 def auc_margin(logits, target, *, margin=1.0, reduction="mean", variant="paper"):
-    r"""AUC-M, the AUC margin loss (Yuan et al. 2021, Eq. 4), with its min-max form solved in closed form per batch.
+    r"""AUC-M, the AUC margin loss (Yuan et al. 2021), with its min-max form solved in closed form per batch.
 
-    The paper's objective on scores :math:`h = \sigma(z)` (Eq. 5-6),
+    The paper's min-max objective on scores :math:`h = \sigma(z)`,
 
     .. math::
         \min_{a, b}\max_{\alpha\ge0}\ \mathbb E_+[(h-a)^2] + \mathbb E_-[(h-b)^2]
             + 2\alpha\,(m - \mathbb E_+[h] + \mathbb E_-[h]) - \alpha^2,
 
     has its inner solutions in closed form on a batch: :math:`a = \bar h_+`, :math:`b = \bar h_-`,
-    :math:`\alpha = [m - \bar h_+ + \bar h_-]_+`, which gives (Eq. 4)
+    :math:`\alpha = [m - \bar h_+ + \bar h_-]_+`, which gives the AUC margin loss
 
     .. math::
         L_c = \mathrm{Var}_+(h) + \mathrm{Var}_-(h) + \bigl[m - (\bar h_+ - \bar h_-)\bigr]_+^2
@@ -202,7 +202,7 @@ def auc_margin(logits, target, *, margin=1.0, reduction="mean", variant="paper")
 
 
 def auc_square(logits, target, *, margin=1.0, reduction="mean", variant="paper"):
-    r"""AUC-square, the square surrogate of AUC (Ying et al. 2016; the baseline of Yuan et al. 2021, Eq. 3).
+    r"""AUC-square, the square surrogate of AUC (Ying et al. 2016; the baseline of Yuan et al. 2021).
 
     .. math::
         L_c = \mathbb E_{i\in+,\,j\in-}\bigl[(m - h_i + h_j)^2\bigr]
@@ -225,14 +225,14 @@ def _register():
     variant_bad = [({"variant": "code"}, ValueError, "variant")]
     register(LossSpec(
         name="dice_loss", fn=dice_loss, twin=symbolic.dice_loss,
-        paper="Milletari et al. 2016, V-Net (soft Dice); Kim et al. 2021, Sorensen-Dice loss for sound event "
-              "detection (DCASE)", equation="1 - (2 sum p y + eps) / (sum p + sum y + eps), per label over the batch",
+        paper="Milletari et al. 2016, V-Net (soft Dice); the Sorensen-Dice loss for polyphonic sound event "
+              "detection (2021, catalogue #111)", equation="1 - (2 sum p y + eps) / (sum p + sum y + eps), per label over the batch",
         defaults={"smooth": 1.0}, test_params=({}, {"smooth": 0.0}, {"smooth": 0.5}),
         bad_params=[({"smooth": -1.0}, ValueError, "smooth"), ({"smooth": "1"}, TypeError, "smooth")], **common))
     register(LossSpec(
         name="anyloss", fn=anyloss, twin=symbolic.anyloss,
-        paper="Han et al. 2024, AnyLoss: Transforming Classification Metrics into Loss Functions (KDD)",
-        equation="Eq. (3) A(p) = 1/(1 + e^{-L(p - 0.5)}), soft confusion matrix, loss = 1 - metric",
+        paper="Han et al. 2024, AnyLoss: Transforming Classification Metrics into Loss Functions (arXiv:2405.14745)",
+        equation="A(p) = 1/(1 + e^{-L(p - 0.5)}), soft confusion matrix, loss = 1 - metric",
         defaults={"metric": "f1", "amplifier": 73.0, "beta": 1.0},
         test_params=({}, {"amplifier": 5.0}, {"metric": "fbeta", "beta": 2.0, "amplifier": 3.0},
                      {"metric": "accuracy", "amplifier": 4.0}, {"metric": "balanced_accuracy", "amplifier": 6.0},
@@ -243,13 +243,13 @@ def _register():
                  "and Empirical Studies on Medical Image Classification (ICCV)")
     register(LossSpec(
         name="auc_margin", fn=auc_margin, twin=symbolic.auc_margin, paper=auc_paper,
-        equation="Eq. (4); min-max Eq. (5)-(6) with a, b, alpha in closed form per batch",
+        equation="AUC margin loss; its min-max form with a, b, alpha in closed form per batch",
         defaults={"margin": 1.0, "variant": "paper"},
         test_params=({}, {"margin": 0.3}, {"margin": 0.0}, {"variant": "official"}),
         bad_params=variant_bad + [({"margin": -1.0}, ValueError, "margin")], **common))
     register(LossSpec(
         name="auc_square", fn=auc_square, twin=symbolic.auc_square, paper=auc_paper,
-        equation="Eq. (3), square loss over positive-negative pairs (Ying et al. 2016)",
+        equation="square loss over positive-negative pairs (Ying et al. 2016)",
         defaults={"margin": 1.0, "variant": "paper"},
         test_params=({}, {"margin": 0.5}, {"variant": "official"}),
         bad_params=variant_bad + [({"margin": -1.0}, ValueError, "margin")], **common))

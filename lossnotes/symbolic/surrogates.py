@@ -29,7 +29,7 @@ def _share(per_label_losses, n):
 
 
 def anyloss_approximation(p, amplifier=73.0):
-    r""":math:`A(p) = 1 / (1 + e^{-L(p - 1/2)})` (Han et al. 2024, Eq. 3)."""
+    r""":math:`A(p) = 1 / (1 + e^{-L(p - 1/2)})` (Han et al. 2024)."""
     return 1 / (1 + sp.exp(-sp.nsimplify(amplifier) * (p - sp.Rational(1, 2))))
 
 
@@ -117,7 +117,7 @@ def auc_square(z, target, *, margin=1.0, variant="paper"):
 
 
 def auc_min_max_objective(h_pos, h_neg, a, b, alpha, margin):
-    r"""Yuan et al.'s min-max objective (Eq. 5) on given positive and negative scores:
+    r"""Yuan et al.'s min-max objective on given positive and negative scores:
     :math:`\mathbb E_+[(h-a)^2] + \mathbb E_-[(h-b)^2] + 2\alpha(m - \mathbb E_+ h + \mathbb E_- h) - \alpha^2`."""
     ep = sum((h - a) ** 2 for h in h_pos) / len(h_pos)
     en = sum((h - b) ** 2 for h in h_neg) / len(h_neg)
