@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import os
 import re
 import signal
@@ -136,6 +137,30 @@ def check_parameters(path, parameters) -> None:
     if unknown:
         raise ValueError(f"{Path(path).stem}: unknown parameter(s) {', '.join(unknown)}; "
                          f"the notebook's parameters are: {', '.join(known) or '(none)'}")
+    for name, value in parameters.items():
+        default = known[name]
+        if not _same_kind(default, value):
+            raise ValueError(f"{Path(path).stem}: parameter {name} expects {type(default).__name__} like its "
+                             f"default {default!r}, got {value!r} ({type(value).__name__})")
+
+
+def _same_kind(default, value) -> bool:
+    """Whether ``value`` can stand for a parameter whose default is ``default``: anything for a None or
+    non-literal default; a number for a number (an int where the default is an int or a bool where it is a bool);
+    a string for a string; a sequence for a sequence."""
+    if default is None or value is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, (tuple, list)):
+        return isinstance(value, (tuple, list))
+    if isinstance(default, dict):
+        return isinstance(value, dict)
+    return True
 
 
 def check_device(device: str) -> None:
@@ -217,8 +242,8 @@ def run_notebooks(chapters=None, *, full: bool = False, device: str = "auto", ti
     ``device`` is checked first (:func:`check_device`). ``echo`` prints one line per notebook.
     """
     timeout = (FULL_TIMEOUT if full else QUICK_TIMEOUT) if timeout is None else float(timeout)
-    if not timeout > 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout}")
     check_device(device)
     params = {"quick": not full, "device": device, **(parameters or {})}
     notebooks = resolve_chapters(chapters, notebooks_dir)

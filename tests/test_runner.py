@@ -65,6 +65,18 @@ def test_unknown_parameter_rejected_before_execution(nbdir, tmp_path):
     assert main(["run", "--notebooks-dir", str(nbdir), "--output", str(tmp_path / "out"), "-p", "epoch", "3"]) == 2
 
 
+def test_parameter_of_the_wrong_kind_and_an_infinite_timeout_are_refused_before_execution(nbdir, tmp_path):
+    with pytest.raises(ValueError, match=r"parameter seed expects int like its default 0, got 'abc'"):
+        check_parameters(nbdir / "00_ok.ipynb", {"seed": "abc"})
+    with pytest.raises(ValueError, match="parameter quick expects bool"):
+        check_parameters(nbdir / "00_ok.ipynb", {"quick": 1})
+    check_parameters(nbdir / "00_ok.ipynb", {"seed": 3, "n": 2, "name": "y", "quick": False})   # right kinds pass
+    out = ["--notebooks-dir", str(nbdir), "--output", str(tmp_path / "out")]
+    assert main(["run", *out, "00", "-p", "seed", "abc"]) == 2
+    assert main(["run", *out, "00", "--timeout", "inf"]) == 2
+    assert not (tmp_path / "out" / "notebooks" / "00_ok.ipynb").exists()
+
+
 def test_cli_list(nbdir, capsys):
     assert main(["list", "--notebooks-dir", str(nbdir)]) == 0
     assert "00_ok: quick=True, device='auto', seed=0, n=1, name='x'" in capsys.readouterr().out
