@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from . import paths
+from .losses.validation import NonFiniteError
 from .train import predict, resolve_device, train
 
 __all__ = ["Protocol", "Arm", "RunResult", "Comparison", "run_comparison", "validation_split", "take",
@@ -316,7 +317,7 @@ def _train_one(name, arm, lr, seed, train_data, val_data, test_data, epochs, tra
         train_loss = list(history.train_loss)
     except (ValueError, RuntimeError) as err:
         # A diverged run: outputs or weights went non-finite and the loss's input check (or torch) refused them.
-        if "NaN or inf" not in str(err) and all(torch.isfinite(p).all() for p in model.parameters()):
+        if not isinstance(err, NonFiniteError) and all(torch.isfinite(p).all() for p in model.parameters()):
             raise
         train_loss = [float("nan")] * epochs
     for _ in range(epochs - len(val_scores)):  # the epochs a diverged run did not reach

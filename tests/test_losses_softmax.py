@@ -144,3 +144,13 @@ def test_masked_class_says_what_to_do_instead_and_nan_is_named():
     masked.requires_grad_(True)
     (grad,) = torch.autograd.grad(softmax_cross_entropy(masked, torch.tensor([0, 1, 3])), masked)
     assert torch.isfinite(grad).all() and grad[:, 2].abs().max() == 0
+
+
+def test_non_finite_input_has_its_own_error_type():
+    from lossnotes.losses.validation import NonFiniteError
+
+    z = torch.randn(2, 3)
+    z[1, 1] = float("inf")
+    with pytest.raises(NonFiniteError, match=r"\+inf"):
+        softmax_cross_entropy(z, torch.tensor([0, 1]))
+    assert issubclass(NonFiniteError, ValueError)

@@ -33,6 +33,8 @@ import torch
 
 __all__ = [
     "REDUCTIONS",
+    "NonFiniteError",
+    "MASK_VALUE",
     "unchecked",
     "value_checks_enabled",
     "check_float_tensor",
@@ -92,8 +94,13 @@ def check_float_tensor(x, name: str, *, ndim: int | Sequence[int] | None = None,
     if x.numel() == 0:
         raise ValueError(f"{name} is empty (shape {_shape(x)}); a loss needs at least one sample and one class")
     if finite and _VALUE_CHECKS.get() and not _all_finite(x):
-        raise ValueError(_non_finite_message(x, name))
+        raise NonFiniteError(_non_finite_message(x, name))
     return x
+
+
+class NonFiniteError(ValueError):
+    """An input holds NaN or +-inf (a ``ValueError``; its own type so that training code can tell a diverged run,
+    whose outputs went non-finite, from a bad argument)."""
 
 
 #: The finite value to mask a class with: every loss is tested finite, with finite gradients, for |logit| <= 1e4.
