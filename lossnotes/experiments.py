@@ -43,7 +43,7 @@ from torch import nn
 
 from . import paths
 from .losses.validation import NonFiniteError
-from .train import predict, resolve_device, train
+from .train import predict, resolve_device, show_progress, train
 
 __all__ = ["Protocol", "Arm", "RunResult", "Comparison", "run_comparison", "validation_split", "take",
            "classification_scores", "degenerate_reasons", "interval", "stratified_positions", "fingerprint",
@@ -425,7 +425,7 @@ def _execute(tasks, protocol, device, progress, desc):
     n_jobs = _n_jobs(protocol, device, len(todo))
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(todo), desc=desc, disable=not progress or _rank() != 0)
+    bar = tqdm(total=len(todo), desc=desc, disable=not show_progress(progress) or _rank() != 0)
     args = [{k: v for k, v in tasks[i].items() if k != "path"} for i in todo]
     if n_jobs == 1:
         outs = []

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import paths
+from . import NO_PROGRESS_ENV, paths
 
 __all__ = ["RunResult", "discover_notebooks", "resolve_chapters", "notebook_parameters",
            "check_parameters", "check_device", "run_notebooks", "print_timing_table", "chapter_summary",
@@ -260,6 +260,7 @@ def run_notebooks(chapters=None, *, full: bool = False, device: str = "auto", ti
         env["LOSSNOTES_OUTPUT"] = str(Path(output_dir).resolve())
     if env.get("MPLBACKEND", "").lower() == "agg":
         env.pop("MPLBACKEND")  # let the kernel use its inline backend so executed notebooks show figures
+    env[NO_PROGRESS_ENV] = "1"  # executed chapters carry no progress bars (JupyterLab still shows them)
 
     results = []
     for index, nb in enumerate(notebooks, 1):

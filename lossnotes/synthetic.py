@@ -25,6 +25,7 @@ from .losses import softmax_cross_entropy, unchecked
 from .losses.validation import check_choice, check_scalar
 from .models import MLP
 from .stationarity import eq10_sides, negative_hardness, pooled_negative_probability
+from .train import show_progress
 
 __all__ = ["sim1", "sim2", "multimodal_negatives", "negative_hardness", "pooled_negative_probability",
            "lbfgs_fit", "binary_logits", "fit_binary", "BinaryFit", "table1", "table1_lambda_settings",
@@ -502,7 +503,7 @@ def table1(sim: str, *, runs: int, n_train=(1000, 10000), n_test=(1000, 1000), l
     settings = _resolve_settings(lambda_settings, n0, n1)
     kwargs = dict(sim_kwargs or {})
     rows = []
-    with tqdm(total=runs * len(settings), desc=f"table1 {sim}", disable=not progress) as bar, _threads(1):
+    with tqdm(total=runs * len(settings), desc=f"table1 {sim}", disable=not show_progress(progress)) as bar, _threads(1):
         for r in range(runs):
             s_train, s_test, s_init = (int(v) for v in np.random.SeedSequence([seed, r]).generate_state(3))
             train = gen(n0, n1, seed=s_train, **kwargs)

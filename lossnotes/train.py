@@ -36,9 +36,15 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import NO_PROGRESS_ENV
 from .losses.validation import check_positive_int
 
-__all__ = ["TensorData", "History", "resolve_device", "train", "evaluate", "predict"]
+__all__ = ["TensorData", "History", "resolve_device", "train", "evaluate", "predict", "show_progress"]
+
+
+def show_progress(progress: bool) -> bool:
+    """Whether to draw a progress bar: ``progress``, unless :data:`NO_PROGRESS_ENV` is set."""
+    return bool(progress) and os.environ.get(NO_PROGRESS_ENV, "") in ("", "0")
 
 
 @dataclass
@@ -323,7 +329,7 @@ def train(model: nn.Module, loss_fn: Callable, train_data, *, test_data=None, ep
         gen = torch.Generator().manual_seed(seed)
         aug_gen = torch.Generator().manual_seed(seed + 7919 * (rank + 1))
         history = History()
-        bar = tqdm(range(epochs), desc="train", disable=not progress or rank != 0)
+        bar = tqdm(range(epochs), desc="train", disable=not show_progress(progress) or rank != 0)
         for epoch in bar:
             t0 = time.perf_counter()
             history.lr.append(opt.param_groups[0]["lr"])

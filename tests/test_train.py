@@ -126,3 +126,15 @@ def test_ddp_two_processes_match_one(tmp_path):
         assert b["history"][key] == pytest.approx(a["history"][key], abs=1e-6)
     for key in ("train_acc", "test_acc"):
         assert b["history"][key] == a["history"][key]
+
+
+def test_progress_bars_are_off_in_executed_chapters(monkeypatch):
+    from lossnotes import NO_PROGRESS_ENV
+    from lossnotes.train import show_progress
+
+    monkeypatch.delenv(NO_PROGRESS_ENV, raising=False)
+    assert show_progress(True) and not show_progress(False)
+    monkeypatch.setenv(NO_PROGRESS_ENV, "1")
+    assert not show_progress(True)
+    monkeypatch.setenv(NO_PROGRESS_ENV, "0")
+    assert show_progress(True)
