@@ -362,7 +362,7 @@ def _autocast_agrees(spec, device, dtype):
         got = spec.fn(*inputs, target, **kw)
     grads = torch.autograd.grad(got, inputs)
     assert torch.isfinite(got) and all(torch.isfinite(g).all() for g in grads)
-    assert math.isclose(float(got), float(ref), rel_tol=5e-2, abs_tol=5e-2), f"{spec.name}: {got} vs {ref}"
+    assert math.isclose(got.item(), ref.item(), rel_tol=5e-2, abs_tol=5e-2), f"{spec.name}: {got} vs {ref}"
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
