@@ -29,27 +29,16 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from .reduction import reduce_loss
-from .robust import _one_minus
-from .validation import check_choice, check_class_target, check_logits, check_scalar, compute_dtype
+from .robust import _one_minus, _setup  # checked z, int64 target, log p, log p_y
+from .validation import check_choice, check_scalar
 
 __all__ = ["focal_sample_dependent", "dual_focal", "poly1_ce", "squentropy", "encouraging_loss",
            "confidence_penalty", "mdca_ce", "mdca", "ENCOURAGING_OFFICIAL_CLAMP"]
 
 #: The official encouraging-loss code clamps 1 - p at 1e-5 before the log of the bonus.
 ENCOURAGING_OFFICIAL_CLAMP = 1e-5
-
-
-def _setup(logits, target):
-    """Checked logits in the compute dtype, int64 target, log p (N, C) and log p_y (N,)."""
-    check_logits(logits, min_classes=2)
-    n, c = logits.shape
-    target = check_class_target(target, n, c)
-    z = logits.to(compute_dtype(logits))
-    logp = F.log_softmax(z, dim=1)
-    return z, target, logp, _at(logp, target)
 
 
 def _at(x, target):
