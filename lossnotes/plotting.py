@@ -102,14 +102,20 @@ def figure_legend(fig, axes=None, *, where: str = "right", ncol: int | None = No
     return fig.legend(list(seen.values()), list(seen), frameon=False, **{**place, **legend_kw})
 
 
+def _plain_number(value, _pos=None) -> str:
+    """Three significant digits, without an exponent where a plain number is short: 4.44, 0.05, 1000."""
+    text = f"{value:.3g}"
+    return f"{value:g}" if "e" in text else text
+
+
 def plain_log_ticks(axis, values=None) -> None:
-    """Label a log-scaled ``axis`` (``ax.xaxis`` or ``ax.yaxis``) with plain numbers: at ``values`` when given,
-    else at 1, 2 and 5 times the powers of ten, with no minor tick labels."""
+    """Label a log-scaled ``axis`` (``ax.xaxis`` or ``ax.yaxis``) with plain numbers of three significant digits:
+    at ``values`` when given, else at 1, 2 and 5 times the powers of ten, with no minor tick labels."""
     if values is not None:
         axis.set_major_locator(ticker.FixedLocator(list(values)))
     else:
         axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_major_formatter(ticker.FuncFormatter(_plain_number))
     axis.set_minor_formatter(ticker.NullFormatter())
 
 

@@ -111,7 +111,7 @@ def test_plain_log_ticks_label_numbers_not_powers():
     f.canvas.draw()
     labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
     assert "1" in labels and "10" in labels and "2" in labels and not any("10^" in s or "$" in s for s in labels)
-    plain_log_ticks(ax.xaxis, values=[0.5, 4.4, 30])
+    plain_log_ticks(ax.xaxis, values=[0.5, 4.44466, 30, 1000])
     f.canvas.draw()
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.5", "4.4", "30"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.5", "4.44", "30", "1000"]
     plt.close(f)
