@@ -102,21 +102,20 @@ def _bad_inputs(spec):
     for i, (kind, x) in enumerate(zip(spec.inputs, inputs)):
         def put(value, _i=i):
             return _replace(inputs, _i, value)
-        nan, inf, masked = x.clone(), x.clone(), x.clone()
-        nan[1, 2 % x.shape[1]] = float("nan")
-        inf[0, 0] = float("inf")
-        masked[:, -1] = float("-inf")          # a masked class: rejected, with what to do instead
         if not spec.extra.get("allows_1d"):
             cases.append((f"1-d {kind}", put(x[0]), target, {}, ValueError, kind))
         cases += [
             (f"3-d {kind}", put(x[None]), target, {}, ValueError, kind),
             (f"integer {kind}", put(x.round().long()), target, {}, TypeError, kind),
             (f"list {kind}", put(x.tolist()), target, {}, TypeError, kind),
-            (f"NaN {kind}", put(nan), target, {}, ValueError, "NaN"),
-            (f"inf {kind}", put(inf), target, {}, ValueError, "inf"),
         ]
-        if kind in ("logits", "features", "pred"):
-            cases.append((f"-inf {kind}", put(masked), target, {}, ValueError, "-inf"))
+        # NaN and +inf in a target entry and in a non-target entry: rejected whether the loss checks its inputs
+        # up front or reads their finiteness off its output (validation.checks_output)
+        for where, (row, col) in _probe_positions(spec, kind, x, target).items():
+            for value, word in ((float("nan"), "NaN"), (float("inf"), "+inf")):
+                bad = x.clone()
+                bad[row, col] = value
+                cases.append((f"{word} {kind} ({where})", put(bad), target, {}, ValueError, "NaN" if word == "NaN" else "inf"))
         if kind == "cosine":
             above, below = x.clone(), x.clone()
             above[2, 1] = 1.01
@@ -154,6 +153,32 @@ def _bad_inputs(spec):
     return cases
 
 
+def _probe_positions(spec, kind, x, target):
+    """Where the non-finite probes go: a target and a non-target entry of the logits (or cosines) of a class
+    or multi-hot/multi-label loss, two fixed entries of any other input."""
+    rows, cols = x.shape
+    if kind in ("logits", "cosine") and spec.target_kind == "class":
+        t1 = int(target[1])
+        return {"target entry": (1, t1), "non-target entry": (1, (t1 + 1) % cols)}
+    if kind in ("logits", "cosine") and spec.target_kind in ("multihot", "multilabel"):
+        pos, neg = torch.nonzero(target > 0), torch.nonzero(target == 0)
+        return {"positive entry": tuple(int(v) for v in pos[0]), "negative entry": tuple(int(v) for v in neg[-1])}
+    return {"entry (1, 2)": (1, 2 % cols), "entry (0, 0)": (0, 0)}
+
+
+def _masked(spec, x, target):
+    """x with its last column set to -inf in the rows where that class is not a target (a masked class) and
+    the boolean mask of those entries."""
+    mask = torch.zeros_like(x, dtype=torch.bool)
+    if spec.target_kind == "class":
+        mask[:, -1] = target != x.shape[1] - 1
+    elif spec.target_kind in ("multihot", "multilabel"):
+        mask[:, -1] = target[:, -1] == 0
+    else:
+        mask[:, -1] = True
+    return x.masked_fill(mask, float("-inf")), mask
+
+
 BAD = [(s, case) for s in SPECS for case in _bad_inputs(s)]
 
 
@@ -162,6 +187,28 @@ def test_bad_input_is_rejected_with_a_named_error(spec, case):
     _, inputs, target, kwargs, exc, fragment = case
     with pytest.raises(exc, match=fragment):
         spec.call(inputs, target, **kwargs)
+
+
+MASKABLE = [(s, i) for s in SPECS for i, kind in enumerate(s.inputs) if kind in ("logits", "features", "pred")]
+
+
+@pytest.mark.parametrize("spec,i", MASKABLE, ids=[f"{s.name}-{s.inputs[i]}" for s, i in MASKABLE])
+def test_masked_class_is_rejected_or_drops_out(spec, i):
+    """A -inf in a non-target class (a masked class) is either rejected with the message saying what to do
+    instead, or the class drops out: a finite loss with finite gradients, zero at the masked entries."""
+    inputs, target = spec.sample_inputs(N, C, seed=3, dtype=torch.float64)
+    inputs = list(as_inputs(inputs))
+    inputs[i], mask = _masked(spec, inputs[i], target)
+    leaves = tuple(x.detach().requires_grad_(True) for x in inputs)
+    try:
+        value = spec.call(leaves, target)
+    except ValueError as err:
+        assert "-inf" in str(err) and "mask" in str(err), err
+        return
+    assert torch.isfinite(value).all(), f"{spec.name}: a masked class gives a non-finite loss {value}"
+    grad = torch.autograd.grad(value, leaves[i])[0]
+    assert torch.isfinite(grad).all(), f"{spec.name}: a masked class gives non-finite gradients"
+    assert (grad[mask] == 0).all(), f"{spec.name}: the masked class still gets a gradient"
 
 
 # ---- numerics ---------------------------------------------------------------------------------------

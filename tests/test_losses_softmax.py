@@ -87,7 +87,7 @@ def test_lgl_inr_official_variant_changes_the_gradient_not_the_value():
     z, y = _batch(n=32, c=5, seed=5)
     z.requires_grad_(True)
     paper, official = lgl_inr(z, y, beta=4.0), lgl_inr(z, y, beta=4.0, variant="official")
-    assert float(paper) == pytest.approx(float(official), rel=1e-5)   # only the 1e-7 of log(p + eps)
+    assert paper.item() == pytest.approx(official.item(), rel=1e-5)   # only the 1e-7 of log(p + eps)
     (g_paper,) = torch.autograd.grad(paper, z)
     (g_official,) = torch.autograd.grad(official, z)
     assert (g_paper - g_official).abs().max() > 1e-3, "official variant back-propagates through lambda"
@@ -134,8 +134,9 @@ def test_lgl_inr_weights_table_matches_the_loss_rows():
 def test_masked_class_says_what_to_do_instead_and_nan_is_named():
     z = torch.randn(3, 4)
     z[:, 2] = float("-inf")
+    assert torch.isfinite(softmax_cross_entropy(z, torch.tensor([0, 1, 3])))   # masked, not a target: drops out
     with pytest.raises(ValueError, match=r"-inf values; to mask classes, give them a large finite negative value"):
-        softmax_cross_entropy(z, torch.tensor([0, 1, 3]))
+        softmax_cross_entropy(z, torch.tensor([0, 2, 3]))                     # the target itself masked
     z[0, 0] = float("nan")
     with pytest.raises(ValueError, match=r"contains NaN and -inf values$"):
         softmax_cross_entropy(z, torch.tensor([0, 1, 3]))
@@ -154,3 +155,53 @@ def test_non_finite_input_has_its_own_error_type():
     with pytest.raises(NonFiniteError, match=r"\+inf"):
         softmax_cross_entropy(z, torch.tensor([0, 1]))
     assert issubclass(NonFiniteError, ValueError)
+
+
+def test_checks_output_reads_finiteness_off_the_output_and_names_the_culprit():
+    """A decorated loss: a finite batch never scans its input (counted through the module's _all_finite); a NaN
+    input still raises NonFiniteError naming the argument; a masked (-inf) non-target class drops out."""
+    import lossnotes.losses.validation as V
+
+    assert getattr(softmax_cross_entropy, "checks_output", False)
+    z, y = torch.randn(16, 7, requires_grad=True), torch.randint(0, 7, (16,))
+    scans = []
+    original = V._all_finite
+    V._all_finite = lambda x: scans.append(x.shape) or original(x)
+    try:
+        softmax_cross_entropy(z, y)
+        assert scans == [], "a finite batch was scanned"
+        bad = z.detach().clone()
+        bad[3, 2] = float("nan")
+        with pytest.raises(V.NonFiniteError, match="logits contains NaN"):
+            softmax_cross_entropy(bad, y)
+        assert scans, "the non-finite output did not lead to a scan of the inputs"
+    finally:
+        V._all_finite = original
+    masked = z.detach().clone()
+    col = (y + 1) % 7
+    masked[torch.arange(16), col] = float("-inf")
+    masked.requires_grad_(True)
+    loss = softmax_cross_entropy(masked, y)
+    kept = z.detach().clone()
+    kept[torch.arange(16), col] = -1e4
+    assert torch.allclose(loss, softmax_cross_entropy(kept, y))
+    (g,) = torch.autograd.grad(loss, masked)
+    assert torch.isfinite(g).all() and (g[torch.arange(16), col] == 0).all()
+
+
+def test_checks_output_leaves_eager_losses_and_nested_calls_checked():
+    """Outside a decorated loss the input check is eager; inside one, a nested loss defers to the outer output."""
+    from lossnotes.losses.validation import NonFiniteError, check_logits, checks_output
+
+    bad = torch.zeros(2, 3)
+    bad[0, 0] = float("inf")
+    with pytest.raises(NonFiniteError, match=r"\+inf"):
+        check_logits(bad)
+
+    @checks_output
+    def outer(logits, target):
+        return softmax_cross_entropy(logits, target) + logistic_ova(logits, target)
+
+    with pytest.raises(NonFiniteError, match=r"logits contains \+inf"):
+        outer(bad, torch.tensor([1, 2]))
+    assert torch.isfinite(outer(torch.zeros(2, 3), torch.tensor([1, 2])))

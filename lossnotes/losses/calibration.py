@@ -32,7 +32,7 @@ import torch
 
 from .reduction import reduce_loss
 from .robust import _one_minus, _setup  # checked z, int64 target, log p, log p_y
-from .validation import check_choice, check_scalar
+from .validation import checks_output, check_choice, check_scalar
 
 __all__ = ["focal_sample_dependent", "dual_focal", "poly1_ce", "squentropy", "encouraging_loss",
            "confidence_penalty", "mdca_ce", "mdca", "ENCOURAGING_OFFICIAL_CLAMP"]
@@ -56,6 +56,7 @@ def _log1m_at(logp, target):
     return torch.where(p_y > 0.5, rest, torch.log1p(-p_y.clamp(max=0.5)))
 
 
+@checks_output
 def focal_sample_dependent(logits, target, *, gamma_low=5.0, gamma_high=3.0, threshold=0.2, reduction="mean"):
     r"""Sample-dependent focal loss FLSD-53 (Mukhoti et al. 2020, Sec. 5).
 
@@ -82,6 +83,7 @@ def focal_sample_dependent(logits, target, *, gamma_low=5.0, gamma_high=3.0, thr
     return reduce_loss(-torch.exp(gamma * _log1m_at(logp, target)) * logp_y, reduction)
 
 
+@checks_output
 def dual_focal(logits, target, *, gamma=5.0, reduction="mean"):
     r"""Dual focal loss (Tao, Dong & Xu 2023, Eq. 5).
 
@@ -107,6 +109,7 @@ def dual_focal(logits, target, *, gamma=5.0, reduction="mean"):
     return reduce_loss(-torch.exp(gamma * log_base) * logp_y, reduction)
 
 
+@checks_output
 def poly1_ce(logits, target, *, epsilon=1.0, reduction="mean"):
     r"""Poly-1 loss (Leng et al. 2022, Eq. 3): CE plus the first polynomial term of its expansion in :math:`1 - p_y`.
 
@@ -126,6 +129,7 @@ def poly1_ce(logits, target, *, epsilon=1.0, reduction="mean"):
     return reduce_loss(-logp_y + epsilon * _one_minus(logp_y), reduction)
 
 
+@checks_output
 def squentropy(logits, target, *, reduction="mean"):
     r"""Squentropy (Hui, Belkin & Wright 2023): CE plus the mean square of the wrong classes' logits.
 
@@ -142,6 +146,7 @@ def squentropy(logits, target, *, reduction="mean"):
     return reduce_loss(-logp_y + squares, reduction)
 
 
+@checks_output
 def encouraging_loss(logits, target, *, log_end=0.75, variant="paper", reduction="mean"):
     r"""Encouraging loss (Zhao et al. 2022, Eq. 5 and its conservative form): CE plus a bonus for confidence.
 
@@ -173,6 +178,7 @@ def encouraging_loss(logits, target, *, log_end=0.75, variant="paper", reduction
     return reduce_loss(-logp_y + bonus, reduction)
 
 
+@checks_output
 def confidence_penalty(logits, target, *, beta=0.1, reduction="mean"):
     r"""Confidence penalty (Pereyra et al. 2017, Eq. 2): CE minus :math:`\beta` times the entropy of the output.
 
@@ -207,6 +213,7 @@ def _mdca_term(p, target):
     return (p.mean(0) - share).abs().mean()
 
 
+@checks_output
 def mdca_ce(logits, target, *, beta=1.0, reduction="mean"):
     r"""CE plus MDCA, the multi-class difference of average confidence and accuracy (Hebbalaguppe et al. 2022,
     Eq. 4 with CE as the classification loss). Batch level.

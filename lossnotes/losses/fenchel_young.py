@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from .reduction import reduce_loss
-from .validation import (check_choice, check_class_target, check_float_tensor, check_logits, check_scalar,
+from .validation import (checks_output, check_choice, check_class_target, check_float_tensor, check_logits, check_scalar,
                          compute_dtype)
 
 __all__ = ["sparsemax", "entmax15", "entmax_bisect", "sparsemax_loss", "entmax15_loss", "entmax_loss",
@@ -284,6 +284,7 @@ def entmax15_loss(logits, target, *, reduction="mean"):
     return reduce_loss(_fy(z, target, 1.5, None), reduction)
 
 
+@checks_output
 def entmax_loss(logits, target, *, alpha=1.5, n_iter=N_ITER, reduction="mean"):
     r""":math:`\alpha`-entmax loss (Peters, Niculae & Martins 2019, Eq. 10; Blondel et al. 2020, Sec. 4.3), the
     map by bisection (:func:`entmax_bisect`).
@@ -305,6 +306,7 @@ def entmax_loss(logits, target, *, alpha=1.5, n_iter=N_ITER, reduction="mean"):
     return reduce_loss(_fy(z, target, alpha, n_iter), reduction)
 
 
+@checks_output
 def fenchel_young_loss(logits, target, *, regularizer="shannon", alpha=1.5, reduction="mean"):
     r"""The Fenchel-Young loss of a regulariser on the simplex (Blondel, Martins & Niculae 2020, Def. 2).
 

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from .reduction import reduce_loss
 from .robust import _log1m_softmax_at
-from .validation import (check_choice, check_class_target, check_class_weight, check_logits, check_reduction,
+from .validation import (checks_output, check_choice, check_class_target, check_class_weight, check_logits, check_reduction,
                          check_scalar, compute_dtype, value_checks_enabled)
 
 __all__ = ["focal_loss", "class_balanced_weights", "class_balanced_loss", "logit_adjusted_ce", "logit_adjust",
@@ -53,6 +53,7 @@ def _at(x, target):
     return x.gather(1, target[:, None]).squeeze(1)
 
 
+@checks_output
 def focal_loss(logits, target, *, gamma=2.0, alpha=None, reduction="mean"):
     r"""Focal loss, softmax form (Lin et al. 2017, Eq. 5; the multi-class form of their Sec. 3.2).
 
@@ -186,6 +187,7 @@ def _class_weight_from_counts(class_counts, beta, z):
     return class_balanced_weights(counts, beta=beta).to(device=z.device, dtype=z.dtype)
 
 
+@checks_output
 def class_balanced_loss(logits, target, *, class_counts, beta=0.9999, loss_type="softmax", gamma=1.0,
                         reduction="mean"):
     r"""Class-balanced loss (Cui et al. 2019, Eq. 5-8): a base loss weighted by the effective-number weight
@@ -244,6 +246,7 @@ def logit_adjust(logits, class_prior, *, tau=1.0):
     return z - tau * _log_prior(class_prior, z)
 
 
+@checks_output
 def logit_adjusted_ce(logits, target, *, class_prior, tau=1.0, reduction="mean"):
     r"""Logit-adjusted softmax cross-entropy (Menon et al. 2021, Eq. 10).
 
@@ -263,6 +266,7 @@ def logit_adjusted_ce(logits, target, *, class_prior, tau=1.0, reduction="mean")
     return _ce(z + tau * _log_prior(class_prior, z), target, reduction)
 
 
+@checks_output
 def balanced_softmax_ce(logits, target, *, class_prior, reduction="mean"):
     r"""Balanced softmax cross-entropy (Ren et al. 2020, Eq. 4), single-label; not chapter 03's multi-label
     ``balanced_softmax``.
@@ -292,6 +296,7 @@ def ldam_margins(class_counts, *, max_margin=0.5):
     return max_margin * (counts.min() / counts) ** 0.25
 
 
+@checks_output
 def ldam(logits, target, *, class_counts, max_margin=0.5, s=30.0, class_weight=None, reduction="mean"):
     r"""Label-distribution-aware margin loss (LDAM, Cao et al. 2019, Eq. 13), scaled by ``s`` as the paper's
     experiments and the official code do (normalised features and class weights, so ``logits`` are cosines).
@@ -371,6 +376,7 @@ class DeferredReweighting:
                 f"beta={self.beta}, loss={self.loss.__name__}{extra})")
 
 
+@checks_output
 def vs_loss(logits, target, *, class_prior, gamma=0.2, tau=1.0, reduction="mean"):
     r"""Vector-scaling (VS) loss (Kini et al. 2021, Eq. 3 with Sec. 3's choice of the scales).
 

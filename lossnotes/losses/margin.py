@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 from .reduction import reduce_loss
 from .softmax import softmax_cross_entropy
-from .validation import (check_class_target, check_float_tensor, check_logits, check_scalar,
+from .validation import (checks_output, check_class_target, check_float_tensor, check_logits, check_scalar,
                          compute_dtype, value_checks_enabled)
 
 __all__ = ["weighted_softmax", "large_margin_softmax", "sphereface", "l2_softmax", "am_softmax", "arcface",
@@ -264,6 +264,7 @@ def margin_lambda(iteration, *, base=1000.0, gamma=0.12, power=1.0, lambda_min=5
 
 # ---- the losses --------------------------------------------------------------------------------------
 
+@checks_output
 def weighted_softmax(logits, target, *, class_weight, reduction="mean"):
     r"""Class-weighted softmax cross-entropy (Xie & Tu 2015, HED, Eq. 1-2 there; notes Sec. 2.1).
 
@@ -288,6 +289,7 @@ def weighted_softmax(logits, target, *, class_weight, reduction="mean"):
     return softmax_cross_entropy(logits, target, class_weight=class_weight, reduction=reduction)
 
 
+@checks_output
 def large_margin_softmax(features, weight, target, *, m=2, lam=0.0, reduction="mean"):
     r"""Large-Margin Softmax (L-Softmax), Liu et al. 2016, Eq. (4)-(6) with the paper's choice of
     :math:`\mathcal D` (Eq. 6):
@@ -315,6 +317,7 @@ def large_margin_softmax(features, weight, target, *, m=2, lam=0.0, reduction="m
     return _multiplicative_margin(features, weight, target, m, lam, reduction, normalize_weight=False)
 
 
+@checks_output
 def sphereface(features, weight, target, *, m=4, lam=0.0, reduction="mean"):
     r"""SphereFace's A-Softmax, Liu et al. 2017, Eq. (7): L-Softmax with the class weights normalised
     (:math:`\|W_j\| = 1`, no bias), so the decision depends on the angle alone:
@@ -342,6 +345,7 @@ def sphereface(features, weight, target, *, m=4, lam=0.0, reduction="mean"):
     return _multiplicative_margin(features, weight, target, m, lam, reduction, normalize_weight=True)
 
 
+@checks_output
 def l2_softmax(features, weight, target, *, alpha=16.0, bias=None, reduction="mean"):
     r"""L2-constrained softmax, Ranjan et al. 2017, Eq. (2): softmax cross-entropy on features rescaled to
     norm :math:`\alpha` (the paper's L2-normalise + scale layer):
@@ -376,6 +380,7 @@ def _check_s(s):
     return check_scalar(s, "s", low=0.0, low_open=True)
 
 
+@checks_output
 def am_softmax(cosine, target, *, s=30.0, m=0.35, reduction="mean"):
     r"""Additive Margin Softmax (AM-Softmax; CosFace), Wang et al. 2018, Eq. (4):
 
@@ -398,6 +403,7 @@ def am_softmax(cosine, target, *, s=30.0, m=0.35, reduction="mean"):
     return _ce_with_target_logit(s * c, target, s * (c.gather(1, target[:, None]).squeeze(1) - m), reduction)
 
 
+@checks_output
 def arcface(cosine, target, *, s=64.0, m=0.5, easy_margin=False, reduction="mean"):
     r"""ArcFace (additive angular margin), Deng et al. 2019, Eq. (3):
 

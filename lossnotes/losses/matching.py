@@ -22,7 +22,7 @@ import torch
 
 from .. import links as _links
 from .reduction import reduce_loss
-from .validation import check_choice, check_float_tensor, check_scalar, compute_dtype, value_checks_enabled
+from .validation import checks_output, check_choice, check_float_tensor, check_scalar, compute_dtype, value_checks_enabled
 
 __all__ = ["matching_loss", "composite_sigmoid", "composite_softmax", "bregman_loss", "sigmoid_ce",
            "composite_sigmoid_ce", "composite_softmax_ce", "softmax_matching_loss", "softmax_score_ce",
@@ -72,6 +72,7 @@ def _gamma(gamma):
     return check_scalar(gamma, "gamma", low=0.0, low_open=True)
 
 
+@checks_output
 def matching_loss(pred, target, link, *, reduction="mean"):
     r"""Matching loss of a link: the Bregman divergence of its primitive (Eq. 1-2).
 
@@ -93,6 +94,7 @@ def matching_loss(pred, target, link, *, reduction="mean"):
     return reduce_loss(_per_sample(loss), reduction).to(out)
 
 
+@checks_output
 def composite_sigmoid(pred, target, *, q="exp", gamma=1.0, reduction="mean"):
     r"""Composite-Sigmoid selective loss (Eq. 22-25, with :math:`\gamma`: G.1).
 
@@ -139,6 +141,7 @@ def composite_sensitivity(z, q="exp", *, gamma=1.0):
     return p * (link.dq(z) + (1.0 - p) * link.q(z) ** 2 / gamma)
 
 
+@checks_output
 def composite_softmax(pred, target, *, q="exp", gamma=1.0, reduction="mean"):
     r"""Composite-Softmax selective loss (Eq. 29-30, with :math:`\gamma`: C.3-C.5).
 
@@ -219,6 +222,7 @@ def composite_primitive(q="exp", gamma=1.0) -> Primitive:
                      f"composite_primitive(q={link!r}, gamma={gamma:g})")
 
 
+@checks_output
 def bregman_loss(pred, target, *, primitive, reduction="mean"):
     r"""Generic multi-class matching loss of a convex primitive :math:`H` (Eq. 26-27).
 
@@ -246,6 +250,7 @@ def bregman_loss(pred, target, *, primitive, reduction="mean"):
     return reduce_loss(loss, reduction).to(out)
 
 
+@checks_output
 def sigmoid_ce(pred, target, *, alpha=1.0, beta=0.0, reduction="mean"):
     r"""Sigmoid cross-entropy with a score target (E.1): with :math:`x = \alpha(z-\beta)`, :math:`p = \sigma(x)`,
 
@@ -261,6 +266,7 @@ def sigmoid_ce(pred, target, *, alpha=1.0, beta=0.0, reduction="mean"):
     return reduce_loss(_per_sample(loss), reduction).to(out)
 
 
+@checks_output
 def composite_sigmoid_ce(pred, target, *, q="exp", reduction="mean"):
     r"""Composite-Sigmoid cross-entropy (E.3), with :math:`p = \sigma(Q)`:
 
@@ -275,6 +281,7 @@ def composite_sigmoid_ce(pred, target, *, q="exp", reduction="mean"):
     return reduce_loss(_per_sample(loss), reduction).to(out)
 
 
+@checks_output
 def composite_softmax_ce(pred, target, *, q="exp", reduction="mean"):
     r"""Composite-Softmax cross-entropy (E.5), with :math:`p = \mathrm{softmax}(Q)`:
 
@@ -316,6 +323,7 @@ def _softmax_parts(pred, target, alpha, beta, gamma, rho):
     return s_hat, s, alpha, beta, H, p_s, out
 
 
+@checks_output
 def softmax_matching_loss(pred, target, *, alpha=1.0, beta=0.0, gamma=1.0, rho=None, reduction="mean"):
     r"""Generalised standard-Softmax matching loss (E.7-E.9).
 
@@ -333,6 +341,7 @@ def softmax_matching_loss(pred, target, *, alpha=1.0, beta=0.0, gamma=1.0, rho=N
     return reduce_loss(loss, reduction).to(out)
 
 
+@checks_output
 def softmax_score_ce(pred, target, *, alpha=1.0, beta=0.0, gamma=1.0, rho=None, reduction="mean"):
     r"""Softmax cross-entropy with score targets (E.11), with :math:`H` and :math:`p` of :func:`softmax_matching_loss`:
 
@@ -350,6 +359,7 @@ def softmax_score_ce(pred, target, *, alpha=1.0, beta=0.0, gamma=1.0, rho=None, 
 WEIGHT_BY = ("target", "pred", "both")
 
 
+@checks_output
 def reweighted_square(pred, target, *, weight_by="target", kappa=0.5, delta=0.5, s_min=-3.0, reduction="mean"):
     r"""Re-weighted square losses of App. E.1 (Fig. E.1), with :math:`w(z) = \kappa\,(z - s_{\min} + \delta)`:
 

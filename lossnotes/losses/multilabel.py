@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .reduction import reduce_loss
-from .validation import (check_choice, check_class_weight, check_logits, check_multilabel_target,
+from .validation import (checks_output, check_choice, check_class_weight, check_logits, check_multilabel_target,
                          check_scalar, compute_dtype)
 
 __all__ = ["sigmoid_bce", "sigmoid_focal", "asymmetric_loss", "zlpr"]
@@ -44,6 +44,7 @@ def _focal_weight(log_base, gamma):
     return torch.exp(gamma * log_base)
 
 
+@checks_output
 def sigmoid_bce(logits, target, *, pos_weight=None, reduction="mean"):
     r"""Binary cross-entropy on each label's sigmoid, summed over the labels of a sample.
 
@@ -62,6 +63,7 @@ def sigmoid_bce(logits, target, *, pos_weight=None, reduction="mean"):
     return reduce_loss(per_sample, reduction)
 
 
+@checks_output
 def sigmoid_focal(logits, target, *, gamma=2.0, alpha=0.25, reduction="mean"):
     r"""Sigmoid focal loss (Lin et al. 2017, Eq. 5), summed over the labels of a sample.
 
@@ -123,6 +125,7 @@ class _SigmoidFocal(torch.autograd.Function):
         return grad * grad_out[:, None], None, None, None
 
 
+@checks_output
 def asymmetric_loss(logits, target, *, gamma_pos=0.0, gamma_neg=4.0, clip=0.05, reduction="mean",
                     variant="paper"):
     r"""Asymmetric loss (ASL), Ridnik et al. 2021 (asymmetric focusing and probability shifting), summed over the labels of a sample.

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .reduction import reduce_loss
-from .validation import (check_choice, check_class_target, check_class_weight, check_logits,
+from .validation import (checks_output, check_choice, check_class_target, check_class_weight, check_logits,
                          check_reduction, check_scalar, compute_dtype)
 
 __all__ = ["softmax_cross_entropy", "logistic_ova", "lgl_inr", "lgl_inr_weights"]
@@ -20,6 +20,7 @@ def _weighted_mean_denominator(class_weight, target):
     return None if class_weight is None else class_weight[target].sum()
 
 
+@checks_output
 def softmax_cross_entropy(logits, target, *, class_weight=None, label_smoothing=0.0, reduction="mean"):
     r"""Softmax cross-entropy (SML), optionally class-weighted and label-smoothed.
 
@@ -52,6 +53,7 @@ def softmax_cross_entropy(logits, target, *, class_weight=None, label_smoothing=
     return reduce_loss(per_sample, reduction, denominator=_weighted_mean_denominator(w, target))
 
 
+@checks_output
 def logistic_ova(logits, target, *, class_weight=None, reduction="mean"):
     r"""Logistic loss, one-vs-all (LGL): the K binary logistic losses of a sample, summed.
 
@@ -121,6 +123,7 @@ def _inr_weights(z, target, beta):
     return classes, inverse, counts, torch.isfinite(score).to(z.dtype)
 
 
+@checks_output
 def lgl_inr(logits, target, *, beta=1.0, reduction="mean", variant="paper"):
     r"""LGL with in-negative-class re-weighting (LGL-INR), Li et al. 2020, Eq. (11).
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from .margin import _check_features_weight, _make_features_weight
 from .reduction import reduce_loss
-from .validation import check_choice, check_class_target, check_logits, check_scalar, compute_dtype
+from .validation import checks_output, check_choice, check_class_target, check_logits, check_scalar, compute_dtype
 
 __all__ = ["multiclass_hinge", "perceptron_loss", "spherical_z_loss", "logsumexp_z_loss", "harmonic_loss",
            "harmonic_logits", "taylor_logits", "taylor_softmax", "taylor_softmax_ce", "sparse_softmax", "sparse_softmax_ce",
@@ -69,6 +69,7 @@ def multiclass_hinge(logits, target, *, margin=1.0, variant="crammer_singer", re
     return reduce_loss(per_sample, reduction)
 
 
+@checks_output
 def perceptron_loss(logits, target, *, reduction="mean"):
     r"""Multiclass perceptron loss (Rosenblatt 1958; Collins 2002): the score gap to the best class.
 
@@ -82,6 +83,7 @@ def perceptron_loss(logits, target, *, reduction="mean"):
     return reduce_loss(z.amax(dim=1) - z_y, reduction)
 
 
+@checks_output
 def spherical_z_loss(logits, target, *, a, b, reduction="mean"):
     r"""Z-loss (de Brebisson & Vincent 2016, Eq. 5): a softplus of the target's z-score.
 
@@ -107,6 +109,7 @@ def spherical_z_loss(logits, target, *, a, b, reduction="mean"):
     return reduce_loss(F.softplus(a * (b - z_tilde)) / a, reduction)
 
 
+@checks_output
 def logsumexp_z_loss(logits, target, *, coef=1e-4, reduction="mean"):
     r"""Cross-entropy plus the auxiliary z-loss of PaLM (Chowdhery et al. 2022, Sec. 5) and ST-MoE (Zoph et al.
     2022, Eq. 5): a penalty that keeps the log-partition near 0.
@@ -137,6 +140,7 @@ def harmonic_logits(features, weight, *, n):
     return -n * torch.log(torch.clamp(d, min=torch.finfo(d.dtype).tiny))
 
 
+@checks_output
 def harmonic_loss(features, weight, target, *, n, reduction="mean"):
     r"""Harmonic loss (Baek et al. 2025, Eq. 2-3): cross-entropy of the harmonic max of the distances from
     the features to the class centres ``weight``.
@@ -191,6 +195,7 @@ def taylor_softmax(logits, *, order=2):
     return torch.softmax(logf, dim=1).to(logits.dtype)
 
 
+@checks_output
 def taylor_softmax_ce(logits, target, *, order=2, reduction="mean"):
     r"""Cross-entropy of the Taylor softmax (de Brebisson & Vincent 2016, Sec. 3.2), a member of the spherical
     family.
@@ -225,6 +230,7 @@ def sparse_softmax(logits, *, k):
     return torch.softmax(z.masked_fill(~keep, float("-inf")), dim=1).to(logits.dtype)
 
 
+@checks_output
 def sparse_softmax_ce(logits, target, *, k, reduction="mean"):
     r"""Sparse-softmax cross-entropy (Sun et al. 2021): the softmax restricted to the :math:`k` largest logits.
 

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .reduction import reduce_loss
-from .validation import check_choice, check_logits, check_multihot_target, check_scalar, compute_dtype
+from .validation import checks_output, check_choice, check_logits, check_multihot_target, check_scalar, compute_dtype
 
 __all__ = ["atl", "sat", "mean_sat", "hinge_abl", "aml", "balanced_softmax", "adaptive_focal",
            "compile_thresholding", "threshold_predict", "zero_threshold_predict", "decision_rule", "threshold_distances",
@@ -441,6 +441,7 @@ def _reference(kind, z, mask, hp):
 
 # ---- the losses -------------------------------------------------------------------------------------
 
+@checks_output
 def atl(logits, target, *, reduction="mean"):
     r"""Adaptive Thresholding Loss (ATL), Zhou et al. 2021 (ATLOP), as written in Wang et al. 2023 Eq. (3)-(5).
 
@@ -464,6 +465,7 @@ def atl(logits, target, *, reduction="mean"):
     return _run("atl", logits, target, {}, reduction)
 
 
+@checks_output
 def sat(logits, target, *, reduction="mean"):
     r"""Separate Adaptive Thresholding (SAT), Wang et al. 2023 Eq. (7)-(8).
 
@@ -480,6 +482,7 @@ def sat(logits, target, *, reduction="mean"):
     return _run("sat", logits, target, {}, reduction)
 
 
+@checks_output
 def mean_sat(logits, target, *, reduction="mean", variant="paper"):
     r"""MeanSAT, Wang et al. 2023 Appendix D, Eq. (11): SAT with positives and negatives each averaged.
 
@@ -496,6 +499,7 @@ def mean_sat(logits, target, *, reduction="mean", variant="paper"):
     return _run("mean_sat", logits, target, {"variant": variant}, reduction)
 
 
+@checks_output
 def hinge_abl(logits, target, *, margin=5.0, reduction="mean", variant="paper"):
     r"""Adaptive Hinge Balance Loss (HingeABL), Wang et al. 2023 Eq. (9)-(10).
 
@@ -522,6 +526,7 @@ def hinge_abl(logits, target, *, margin=5.0, reduction="mean", variant="paper"):
     return _run("hinge_abl", logits, target, {"margin": m, "variant": variant}, reduction)
 
 
+@checks_output
 def aml(logits, target, *, margin=1.0, reduction="mean"):
     r"""Adaptive Margin Loss (AML), Wei & Li 2022, as written in Wang et al. 2023 Eq. (12).
 
@@ -540,6 +545,7 @@ def aml(logits, target, *, margin=1.0, reduction="mean"):
     return _run("aml", logits, target, {"margin": m}, reduction)
 
 
+@checks_output
 def balanced_softmax(logits, target, *, reduction="mean", variant="paper"):
     r"""Balanced Softmax (Zhang et al. 2021, DocuNet; the multi-label "softmax + CE" of circle loss / ZLPR).
 
@@ -565,6 +571,7 @@ def balanced_softmax(logits, target, *, reduction="mean", variant="paper"):
     return _run("balanced_softmax", logits, target, {"variant": variant}, reduction)
 
 
+@checks_output
 def adaptive_focal(logits, target, *, gamma=1.0, reduction="mean", variant="paper"):
     r"""Adaptive Focal Loss (AFL), Tan et al. 2022 (KD-DocRE), compared in Wang et al. 2023 Tables 3, 4, 7.
 

@@ -18,13 +18,18 @@ same size stays finite in float32, the narrowest dtype the losses compute in (fl
 computed in float32). ``s = 1e39``, ``gamma = 1e-45`` or ``class_weight = 1e38`` are a ``ValueError`` naming
 the argument instead of a NaN loss.
 
-Masked classes: a -inf logit is rejected like any inf while the checks run; under :func:`unchecked` the
-softmax family gives a finite loss for -inf in non-target classes, the thresholding family not yet (NaN).
+Cost: a loss decorated with :func:`checks_output` reads its inputs' finiteness off its output, so a finite batch
+pays no pass over the (N, C) input (one host read of the reduced loss); the others check up front with one sum.
+
+Masked classes: a -inf logit in a non-target class either drops out (finite loss, zero gradient there: the
+softmax family) or is rejected with a message that says to use :data:`MASK_VALUE` instead; the battery holds
+every registered loss to one of the two.
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import math
 import numbers
 from typing import Iterator, Sequence
@@ -37,6 +42,7 @@ __all__ = [
     "MASK_VALUE",
     "unchecked",
     "value_checks_enabled",
+    "checks_output",
     "check_float_tensor",
     "check_logits",
     "check_class_target",
@@ -56,6 +62,8 @@ REDUCTIONS = ("mean", "sum", "none")
 #: sqrt(float32 max) ~ 1.8e19, so that products with values of the same size stay finite in float32.
 HYPER_LIMIT = math.sqrt(float(torch.finfo(torch.float32).max))
 _VALUE_CHECKS: contextvars.ContextVar[bool] = contextvars.ContextVar("lossnotes_value_checks", default=True)
+#: Inside a :func:`checks_output` loss: the (tensor, name) pairs whose finiteness is read off the loss's output.
+_DEFERRED: contextvars.ContextVar[list | None] = contextvars.ContextVar("lossnotes_deferred_finite", default=None)
 
 
 def value_checks_enabled() -> bool:
@@ -93,9 +101,44 @@ def check_float_tensor(x, name: str, *, ndim: int | Sequence[int] | None = None,
             raise ValueError(f"{name} must be {want}-dimensional, got shape {_shape(x)}")
     if x.numel() == 0:
         raise ValueError(f"{name} is empty (shape {_shape(x)}); a loss needs at least one sample and one class")
-    if finite and _VALUE_CHECKS.get() and not _all_finite(x):
-        raise NonFiniteError(_non_finite_message(x, name))
+    if finite and _VALUE_CHECKS.get():
+        deferred = _DEFERRED.get()
+        if deferred is not None:
+            deferred.append((x, name))
+        elif not _all_finite(x):
+            raise NonFiniteError(_non_finite_message(x, name))
     return x
+
+
+def checks_output(loss):
+    """Decorator for a loss whose output is non-finite whenever an input holds NaN or +inf: the finiteness
+    check of its float inputs is read off the output (O(1) for a reduced loss, O(N) for ``reduction="none"``)
+    instead of a pass over every (N, C) input; only a non-finite output pays for scanning the inputs, to name
+    the culprit (:class:`NonFiniteError`, the same message as the eager check). A finite output from finite
+    inputs and a -inf logit means the loss is finite in that limit (a masked class, which the battery checks
+    has zero gradient); where a -inf makes the output non-finite, it is rejected as before.
+
+    Which losses may carry it is not a matter of trust: the battery (tests/test_battery.py) puts NaN and +inf
+    in a target and a non-target entry of every input of every registered loss and fails if one comes back
+    finite. Nested calls (a loss calling another) are checked once, on the outer output."""
+    @functools.wraps(loss)
+    def wrapper(*args, **kwargs):
+        if _DEFERRED.get() is not None or not _VALUE_CHECKS.get():
+            return loss(*args, **kwargs)
+        deferred: list = []
+        token = _DEFERRED.set(deferred)
+        try:
+            out = loss(*args, **kwargs)
+        finally:
+            _DEFERRED.reset(token)
+        if deferred and not (isinstance(out, torch.Tensor) and bool(torch.isfinite(out).all())):
+            for x, name in deferred:
+                if not _all_finite(x):
+                    raise NonFiniteError(_non_finite_message(x, name))
+        return out
+
+    wrapper.checks_output = True
+    return wrapper
 
 
 class NonFiniteError(ValueError):
