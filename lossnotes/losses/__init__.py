@@ -9,8 +9,8 @@ from .matching import (bregman_loss, check_scores, composite_link, composite_pri
                        softmax_matching_loss, softmax_primitive, softmax_score_ce)
 from .modules import LossModule, module_class
 from .reduction import reduce_loss
-from .robust import (active_passive, bi_tempered_logistic, comp_sum, generalized_ce, ldr_kl, mae_loss,
-                     normalized_ce, normalized_focal, reverse_ce, symmetric_ce, taylor_ce, tempered_softmax)
+from .robust import (active_passive, aldr_kl, aldr_lambda, bi_tempered_logistic, comp_sum, generalized_ce, ldr_kl,
+                     mae_loss, normalized_ce, normalized_focal, reverse_ce, symmetric_ce, taylor_ce, tempered_softmax)
 from .softmax import lgl_inr, lgl_inr_weights, logistic_ova, softmax_cross_entropy
 from .thresholding import (adaptive_focal, aml, atl, balanced_softmax, compile_thresholding, decision_rule, hinge_abl,
                            mean_sat, sat, threshold_predict, zero_threshold_predict)
@@ -33,7 +33,8 @@ __all__ += ["matching_loss", "composite_sigmoid", "composite_softmax", "bregman_
             "check_scores", "Primitive", "softmax_primitive", "composite_primitive"]
 
 __all__ += ["mae_loss", "generalized_ce", "comp_sum", "normalized_ce", "reverse_ce", "normalized_focal",
-            "active_passive", "symmetric_ce", "taylor_ce", "bi_tempered_logistic", "ldr_kl", "tempered_softmax"]
+            "active_passive", "symmetric_ce", "taylor_ce", "bi_tempered_logistic", "ldr_kl", "aldr_kl", "aldr_lambda",
+            "tempered_softmax"]
 
 # The catalogue chapters' modules export through their own ``__all__`` (one module per family).
 for _module in (_imbalance, _calibration, _fenchel_young, _softmax_alternatives, _multilabel, _surrogates):

@@ -1,5 +1,5 @@
 r"""Losses robust to label noise: MAE, GCE, the comp-sum family, NCE / RCE / NFL and the active-passive
-combinations (APL), symmetric CE, Taylor CE, the bi-tempered logistic loss and LDR-KL.
+combinations (APL), symmetric CE, Taylor CE, the bi-tempered logistic loss, LDR-KL and its adaptive form ALDR-KL.
 
 All take class-index targets, ``fn(logits, target, *, hyper-parameters, reduction="mean")``, and compute
 from :math:`\log p = \log\mathrm{softmax}(z)` (or, for the bi-tempered loss, the tempered normalisation),
@@ -22,7 +22,8 @@ Sources (defaults are the papers'; where an official code computes something els
 * Amid, Warmuth, Anil & Koren, "Robust Bi-Tempered Logistic Loss Based on Bregman Divergences",
   NeurIPS 2019, arXiv:1906.03361 (official code github.com/google/bi-tempered-loss).
 * Zhu, Ying & Yang, "Label Distributionally Robust Losses for Multi-class Classification: Consistency,
-  Robustness and Adaptivity", ICML 2023, arXiv:2112.14869 (LDR-KL).
+  Robustness and Adaptivity", ICML 2023, arXiv:2112.14869 (LDR-KL, ALDR-KL; official code
+  github.com/Optimization-AI/ICML2023_LDR).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from .validation import (check_choice, check_class_target, check_logits, check_s
 
 __all__ = ["mae_loss", "generalized_ce", "comp_sum", "normalized_ce", "reverse_ce", "normalized_focal",
            "active_passive", "symmetric_ce", "taylor_ce", "bi_tempered_logistic", "ldr_kl",
-           "tempered_softmax", "OFFICIAL_LOG_ZERO", "OFFICIAL_P_MIN"]
+           "aldr_kl", "aldr_lambda", "tempered_softmax", "ALDR_SCAN_POINTS", "OFFICIAL_LOG_ZERO", "OFFICIAL_P_MIN"]
 
 #: The official APL/SCE code clamps the one-hot label at 1e-4 before the log: A = log(1e-4) ~ -9.21.
 OFFICIAL_LOG_ZERO = math.log(1e-4)
@@ -510,6 +511,12 @@ def bi_tempered_logistic(logits, target, *, t1=0.8, t2=1.2, label_smoothing=0.0,
     return reduce_loss(per_sample, reduction)
 
 
+def _ldr_scores(z, target, margin):
+    r""":math:`d_k = c\,\mathbb 1[k \ne y] + z_k - z_y` (N, K): LDR-KL's margin-shifted score differences."""
+    d = z - z.gather(1, target[:, None]) + margin
+    return d.scatter(1, target[:, None], 0.0)                  # the true class: c * 0 + z_y - z_y = 0
+
+
 def ldr_kl(logits, target, *, lam=1.0, margin=1.0, reduction="mean"):
     r"""Label-distributionally robust loss with a KL penalty (LDR-KL, Zhu, Ying & Yang 2023, Eq. 4):
     the worst case over label distributions :math:`q \in \Delta_K` of a margin-shifted score, penalised by
@@ -534,10 +541,168 @@ def ldr_kl(logits, target, *, lam=1.0, margin=1.0, reduction="mean"):
     n, c = logits.shape
     target = check_class_target(target, n, c)
     z = logits.to(compute_dtype(logits))
-    shifted = (z - z.gather(1, target[:, None]) + margin) / lam
-    shifted = shifted.scatter(1, target[:, None], 0.0)        # the true class: c * 0 + z_y - z_y = 0
-    per_sample = lam * (torch.logsumexp(shifted, dim=1) - math.log(c))
+    per_sample = lam * (torch.logsumexp(_ldr_scores(z, target, margin) / lam, dim=1) - math.log(c))
     return reduce_loss(per_sample, reduction)
+
+
+#: Grid points of the scan that picks, among several local maxima over lambda, the bracket of the largest
+#: (rows whose objective is provably concave in lambda skip it; see :func:`aldr_kl`).
+ALDR_SCAN_POINTS = 9
+#: Upper bound on the safeguarded Newton steps of :func:`aldr_lambda` (float64 precision takes 4-8 in practice;
+#: bisection alone would need about 60).
+ALDR_MAX_STEPS = 100
+
+
+def _aldr_objective(d, lam, lam0, a, log_k):
+    r"""``(F, G, dG)`` at ``lam`` (N, 1) for the margin-shifted scores ``d`` (N, K): the ALDR-KL objective
+    :math:`F(\lambda) = \lambda(\log\sum_k e^{d_k/\lambda} - \log K) - \frac a2(\lambda - \lambda_0)^2`, its derivative
+    :math:`G = F' = -\mathrm{KL}(p_\lambda\,\|\,\mathbf 1/K) - a(\lambda - \lambda_0)` and
+    :math:`G' = \mathrm{Var}_{p_\lambda}(d/\lambda)/\lambda - a`, with
+    :math:`p_\lambda = \mathrm{softmax}(d/\lambda)`."""
+    u = d / lam
+    log_z = torch.logsumexp(u, dim=1, keepdim=True)
+    log_p = u - log_z
+    p = torch.exp(log_p)
+    kl = (p * log_p).sum(1, keepdim=True) + log_k
+    mean_u = (p * u).sum(1, keepdim=True)
+    var_u = (p * (u - mean_u) ** 2).sum(1, keepdim=True)
+    value = lam * (log_z - log_k) - 0.5 * a * (lam - lam0) ** 2
+    return value, -kl - a * (lam - lam0), var_u / lam - a
+
+
+def _aldr_bracket(d, lam0, alpha, a, log_k):
+    r"""Per row, ``(left, right)`` with :math:`G(\text{left}) > 0 \ge G(\text{right})` around the maximiser (or
+    ``left == right`` at a maximiser on the boundary :math:`\lambda_{lo}`).
+
+    :math:`[\lambda_{lo}, \lambda_0]` itself where :math:`F` is concave there: :math:`F'' = \mathrm{Var}_{p_\lambda}(d)/
+    \lambda^3 - a \le R^2/(4\lambda_{lo}^3) - a` with :math:`R` the range of :math:`d` (Popoviciu's inequality).
+    Other rows may hold several local maxima: a scan of :data:`ALDR_SCAN_POINTS` points keeps the sign change of
+    :math:`G` (from + to -) with the largest :math:`F` at its ends."""
+    n = d.shape[0]
+    lo = lam0 * (1.0 - 1.0 / alpha)
+    left = torch.full((n, 1), lo, dtype=d.dtype, device=d.device)
+    right = torch.full((n, 1), lam0, dtype=d.dtype, device=d.device)
+    spread = d.amax(1) - d.amin(1)
+    scan = (spread * spread > 4.0 * a * lo ** 3).nonzero().squeeze(1)
+    if scan.numel():
+        ds = d[scan]
+        grid = torch.linspace(lo, lam0, ALDR_SCAN_POINTS, dtype=d.dtype, device=d.device)
+        grid[-1] = lam0
+        values, slopes = zip(*(_aldr_objective(ds, g.expand(len(scan), 1), lam0, a, log_k)[:2] for g in grid))
+        f, g = torch.cat(values, 1), torch.cat(slopes, 1)                   # (n_scan, points)
+        rising = g > 0
+        change = rising[:, :-1] & ~rising[:, 1:]
+        score = torch.maximum(f[:, :-1], f[:, 1:]).masked_fill(~change, float("-inf"))
+        best, j = score.max(1)
+        at_lo = ~rising[:, 0] & ~(best > f[:, 0])         # F' <= 0 at lo and no higher bracket: the boundary
+        left[scan, 0] = torch.where(at_lo, grid[0], grid[j])
+        right[scan, 0] = torch.where(at_lo, grid[0], grid[j + 1])
+    return left, right
+
+
+def _aldr_lambda(d, lam0, alpha):
+    r"""The maximising :math:`\lambda^*` (N, 1), float64, no gradient, for margin-shifted scores ``d`` (N, K): the
+    root of :math:`G(\lambda) = -\mathrm{KL}(p_\lambda\,\|\,\mathbf 1/K)
+    - \frac{\alpha\log K}{\lambda_0}(\lambda - \lambda_0)`
+    in the bracket of :func:`_aldr_bracket`, by Newton steps kept inside a bracket that each step shrinks (bisection
+    where a Newton step would leave it), until a step moves :math:`\lambda` by at most two float64 ulps."""
+    d = d.detach().to(torch.float64)
+    log_k = math.log(d.shape[1])
+    a = alpha * log_k / lam0
+    eps = torch.finfo(torch.float64).eps
+    with torch.no_grad():
+        left, right = _aldr_bracket(d, lam0, alpha, a, log_k)
+        _, g_left, _ = _aldr_objective(d, left, lam0, a, log_k)
+        right = torch.where(g_left > 0, right, left)                       # F' <= 0 at lo: the maximiser is lo
+        x = 0.5 * (left + right)
+        for _ in range(ALDR_MAX_STEPS):
+            _, g, dg = _aldr_objective(d, x, lam0, a, log_k)
+            left, right = torch.where(g > 0, x, left), torch.where(g > 0, right, x)
+            newton = x - g / dg
+            inside = (dg < 0) & (newton > left) & (newton < right)
+            new = torch.where(inside, newton, 0.5 * (left + right))
+            done = bool(((new - x).abs() <= 2 * eps * x).all())
+            x = new
+            if done:
+                break
+    return x
+
+
+def aldr_lambda(logits, target, *, lam=10.0, margin=0.1, alpha=2.0):
+    r"""The per-sample :math:`\lambda^*` (N,) that :func:`aldr_kl` uses (float64, no gradient): the adversary's KL
+    weight, in :math:`[\lambda_0(1 - 1/\alpha), \lambda_0]`; smaller for samples whose worst-case label weights
+    are far from uniform."""
+    lam = check_scalar(lam, "lam", low=0.0, low_open=True)
+    margin = check_scalar(margin, "margin", low=0.0)
+    alpha = _check_alpha(alpha)
+    check_logits(logits, min_classes=2)
+    n, c = logits.shape
+    target = check_class_target(target, n, c)
+    return _aldr_lambda(_ldr_scores(logits.detach().double(), target, margin), lam, alpha).squeeze(1)
+
+
+def _check_alpha(alpha):
+    alpha = check_scalar(alpha, "alpha")
+    if not alpha > 1.0:
+        raise ValueError(f"alpha must be > 1, got {alpha!r}: the maximiser over lambda lies in "
+                         f"[lam (1 - 1/alpha), lam], which for alpha <= 1 reaches lambda = 0 (the hinge limit), "
+                         f"where the worst-case weights are not unique and the loss is not smooth")
+    return alpha
+
+
+def aldr_kl(logits, target, *, lam=10.0, margin=0.1, alpha=2.0, reduction="mean"):
+    r"""Adaptive LDR-KL (ALDR-KL, Zhu, Ying & Yang 2023, Sec. 5): LDR-KL (:func:`ldr_kl`) whose KL weight
+    :math:`\lambda` is chosen per sample by the adversary too, held near :math:`\lambda_0` by a quadratic penalty:
+
+    .. math::
+        \ell = \max_{\lambda \ge 0}\; \lambda \log\Bigl(\frac1K\sum_k e^{d_k/\lambda}\Bigr)
+               - \frac{\alpha\log K}{2\lambda_0}(\lambda - \lambda_0)^2,
+        \qquad d_k = c\,\mathbb 1[k\ne y] + z_k - z_y
+
+    (for fixed :math:`\lambda` the maximum over the label weights :math:`q \in \Delta_K` is LDR-KL's closed form).
+    With :math:`h(\lambda) = \lambda\log\frac1K\sum_k e^{d_k/\lambda}` and
+    :math:`p_\lambda = \mathrm{softmax}(d/\lambda)`: :math:`h'(\lambda) = -\mathrm{KL}(p_\lambda\,\|\,\mathbf 1/K)`,
+    :math:`h'' = \mathrm{Var}_{p_\lambda}(d)/\lambda^3`; the maximiser solves
+    :math:`\lambda = \lambda_0\bigl(1 - \mathrm{KL}(p_\lambda\,\|\,\mathbf 1/K)/(\alpha\log K)\bigr)`
+    and lies in :math:`[\lambda_0(1 - 1/\alpha), \lambda_0]` (:math:`0 \le \mathrm{KL} \le \log K`). A confident,
+    margin-violating sample (:math:`p_\lambda` far from uniform) gets a smaller :math:`\lambda`, i.e. a loss nearer
+    the hinge; :math:`\alpha \to \infty` gives LDR-KL at :math:`\lambda_0`. Convex in :math:`z` (a maximum of
+    convex functions), not bounded (it grows like the hinge, linearly in the logit gap). Equivalently
+    :math:`\ell = \max_q\, q^\top d - \lambda_0\mathrm{KL}(q) + \mathrm{KL}(q)^2\lambda_0/(2\alpha\log K)`.
+
+    Computed by :func:`aldr_lambda` (float64, no gradient), then the objective at that :math:`\lambda^*`: by the
+    envelope theorem its gradient in :math:`z` at fixed :math:`\lambda^*` is the loss's gradient, so autograd
+    is exact to first order. Second derivatives through autograd are those at fixed :math:`\lambda`; the loss's
+    Hessian adds the positive semi-definite :math:`F_{z\lambda}F_{\lambda z}/|F_{\lambda\lambda}|`. For
+    :math:`K > 10` at :math:`\alpha = 2` the objective in :math:`\lambda` can have two local maxima; the solver
+    scans :data:`ALDR_SCAN_POINTS` values of :math:`\lambda` and refines the best.
+
+    The official code (github.com/Optimization-AI/ICML2023_LDR, ``ALDRLoss_V1``) keeps one :math:`\lambda` per
+    training sample across epochs and updates it once per visit, :math:`\lambda \leftarrow \lambda_0(1 -
+    \mathrm{KL}(p\,\|\,\mathbf 1/K)/(\alpha\log K))` with :math:`p = \mathrm{softmax}(\tilde z/\lambda_{\rm old})` of
+    the logits :math:`\tilde z = z / (\|z\|_1/K)` (no margin in :math:`p`, :math:`10^{-5}` added to :math:`p`),
+    then evaluates this objective at the new :math:`\lambda`: one fixed-point step per epoch instead of the
+    maximiser. A stateless loss cannot hold that state, so there is no ``variant="official"``.
+
+    Args:
+        lam: :math:`\lambda_0 > 0`, the KL weight the penalty pulls toward (10, the official run script's).
+        margin: :math:`c \ge 0` (0.1, the official run script's).
+        alpha: :math:`\alpha > 1`, the penalty's strength in units of :math:`\log K/\lambda_0` (2, the official run
+            script's); :math:`\alpha \le 1` is rejected: the interval for :math:`\lambda` would reach 0.
+    """
+    lam = check_scalar(lam, "lam", low=0.0, low_open=True)
+    margin = check_scalar(margin, "margin", low=0.0)
+    alpha = _check_alpha(alpha)
+    check_logits(logits, min_classes=2)
+    n, c = logits.shape
+    target = check_class_target(target, n, c)
+    z = logits.to(compute_dtype(logits))
+    d = _ldr_scores(z, target, margin)
+    lam_star = _aldr_lambda(d, lam, alpha)
+    penalty = (0.5 * alpha * math.log(c) / lam) * (lam_star - lam) ** 2
+    lam_star = lam_star.to(z.dtype)
+    per_sample = lam_star.squeeze(1) * (torch.logsumexp(d / lam_star, dim=1) - math.log(c))
+    return reduce_loss(per_sample - penalty.squeeze(1).to(z.dtype), reduction)
 
 
 def _register():
@@ -627,6 +792,19 @@ def _register():
         claims=frozenset({"convex"}),
         test_params=({}, {"lam": 0.1}, {"lam": 5.0, "margin": 0.0}),
         bad_params=[({"lam": 0.0}, ValueError, "lam"), ({"margin": -1.0}, ValueError, "margin")]))
+    register(LossSpec(
+        name="aldr_kl", fn=aldr_kl, twin=symbolic.aldr_kl, family="robust",
+        paper="Zhu, Ying & Yang 2023, Label Distributionally Robust Losses for Multi-class Classification (ICML)",
+        equation="Sec. 5 (ALDR-KL), max over lambda of LDR-KL minus (alpha log K / (2 lambda_0)) (lambda - lambda_0)^2",
+        defaults={"lam": 10.0, "margin": 0.1, "alpha": 2.0},
+        # convex in z (a maximum of convex functions), but not claimed: the battery's Hessian check
+        # differentiates twice at fixed lambda*, which is not the loss's Hessian (tests/test_losses_robust.py
+        # checks convexity from values and the true Hessian from the gradient instead).
+        test_params=({}, {"lam": 1.0, "margin": 1.0, "alpha": 1.5}, {"lam": 0.5, "alpha": 1.05},
+                     {"lam": 3.0, "margin": 0.0, "alpha": 50.0}),
+        bad_params=[({"alpha": 1.0}, ValueError, "alpha"), ({"alpha": 0.5}, ValueError, "alpha"),
+                    ({"alpha": float("inf")}, ValueError, "alpha"), ({"alpha": "2"}, TypeError, "alpha"),
+                    ({"lam": 0.0}, ValueError, "lam"), ({"margin": -0.1}, ValueError, "margin")]))
 
 
 _register()

@@ -21,9 +21,9 @@ from .matching import (bregman_loss, composite_sigmoid, composite_sigmoid_ce, co
 
 __all__ += list(_matching.__all__) + ["links"]
 from . import robust as _robust
-from .robust import (OfficialTemperedLogPartition, TemperedLogPartition, active_passive,  # noqa: F401
-                     bi_tempered_logistic, comp_sum, exp_t, generalized_ce, ldr_kl, log_t, mae_loss, normalized_ce,
-                     normalized_focal, reverse_ce, symmetric_ce, taylor_ce, tempered_probabilities)
+from .robust import (AldrLambda, OfficialTemperedLogPartition, TemperedLogPartition, active_passive,  # noqa: F401
+                     aldr_kl, bi_tempered_logistic, comp_sum, exp_t, generalized_ce, ldr_kl, log_t, mae_loss,
+                     normalized_ce, normalized_focal, reverse_ce, symmetric_ce, taylor_ce, tempered_probabilities)
 
 __all__ += list(_robust.__all__)
 from . import derive as _derive  # noqa: E402

@@ -5,7 +5,8 @@ log-space rewrites.
 The bi-tempered loss's normalisation :math:`\lambda_t(z)` has no closed form: :class:`TemperedLogPartition`
 is a SymPy function whose value is found numerically (its own bisection, independent of the torch code; or the
 official code's few fixed-point / bisection steps) and whose derivative is the escort distribution given by the
-implicit function theorem, so SymPy differentiates the loss through it.
+implicit function theorem, so SymPy differentiates the loss through it. ALDR-KL's per-sample KL weight
+:math:`\lambda^*` is one the same way (:class:`AldrLambda`).
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from .core import StopGradient, as_list, as_rows, log_softmax_row, logsumexp, so
 
 __all__ = ["mae_loss", "generalized_ce", "comp_sum", "normalized_ce", "reverse_ce", "normalized_focal",
            "active_passive", "symmetric_ce", "taylor_ce", "bi_tempered_logistic", "ldr_kl",
-           "TemperedLogPartition", "OfficialTemperedLogPartition", "exp_t", "log_t", "tempered_probabilities"]
+           "aldr_kl", "AldrLambda", "TemperedLogPartition", "OfficialTemperedLogPartition", "exp_t", "log_t",
+           "tempered_probabilities"]
 
 _OFFICIAL_LOG_ZERO = sp.log(sp.Rational(1, 10 ** 4))
 _OFFICIAL_P_MIN = sp.Float(1e-7)
@@ -137,6 +139,99 @@ def ldr_kl(z, target, *, lam=1.0, margin=1.0):
         k = len(row)
         terms = [((0 if j == y else c) + v - row[y]) / lam for j, v in enumerate(row)]
         out.append(lam * sp.log(sum(sp.exp(s) for s in terms) / k))
+    return out
+
+
+# ---- adaptive LDR-KL: the adversary's KL weight as an implicit function ----------------------------
+
+def _aldr_objective_np(d, lam, lam0, alpha):
+    """(F, G) of the ALDR-KL objective at lam (float64 numpy; G = dF/dlam)."""
+    k = len(d)
+    u = d / lam
+    top = u.max()
+    z = np.sum(np.exp(u - top))
+    log_p = u - top - math.log(z)
+    p = np.exp(log_p)
+    a = alpha * math.log(k) / lam0
+    value = lam * (top + math.log(z) - math.log(k)) - 0.5 * a * (lam - lam0) ** 2
+    return value, -(float(np.sum(p * log_p)) + math.log(k)) - a * (lam - lam0)
+
+
+def _numeric_aldr_lambda(alpha, lam0, *ds):
+    r"""Float64 :math:`\lambda^*`: the largest objective on a grid of 4097 points of
+    :math:`[\lambda_0(1 - 1/\alpha), \lambda_0]`, then bisection of its derivative between the grid point's
+    neighbours down to adjacent floats (independent of the torch code's scan and Newton steps)."""
+    alpha, lam0 = float(alpha), float(lam0)
+    d = np.array([float(v) for v in ds], dtype=np.float64)
+    lo = lam0 * (1.0 - 1.0 / alpha)
+    grid = np.linspace(lo, lam0, 4097)
+    j = int(np.argmax([_aldr_objective_np(d, g, lam0, alpha)[0] for g in grid]))
+    left, right = grid[max(j - 1, 0)], grid[min(j + 1, len(grid) - 1)]
+    if _aldr_objective_np(d, left, lam0, alpha)[1] <= 0:            # F' <= 0 at the left end: the maximiser is lo
+        return left
+    while True:
+        mid = 0.5 * (left + right)
+        if mid in (left, right):
+            break
+        if _aldr_objective_np(d, mid, lam0, alpha)[1] > 0:
+            left = mid
+        else:
+            right = mid
+    # the two ends are adjacent floats: take the one with the smaller residual
+    residual = [abs(_aldr_objective_np(d, x, lam0, alpha)[1]) for x in (left, right)]
+    return left if residual[0] <= residual[1] else right
+
+
+class AldrLambda(sp.Function):
+    r""":math:`\lambda^*(d)`, the maximiser over :math:`\lambda` of the ALDR-KL objective
+    :math:`\lambda\log\frac1K\sum_k e^{d_k/\lambda} - \frac{\alpha\log K}{2\lambda_0}(\lambda - \lambda_0)^2`.
+    Arguments: ``(alpha, lam0, d_0, ..., d_{K-1})``. Its value is found numerically; its derivatives are the
+    implicit function theorem's at the root of :math:`G = -\mathrm{KL}(p_\lambda\,\|\,\mathbf 1/K)
+    - \frac{\alpha\log K}{\lambda_0}(\lambda - \lambda_0)`: :math:`\partial\lambda^*/\partial\theta =
+    -(\partial G/\partial\theta)/(\partial G/\partial\lambda)`, with :math:`\partial G/\partial\lambda =
+    \mathrm{Var}_{p}(d/\lambda)/\lambda - \alpha\log K/\lambda_0` and :math:`\partial G/\partial d_k =
+    -p_k(d_k/\lambda - \mathbb E_p[d/\lambda])/\lambda`. (The loss's own first derivative does not need them:
+    :math:`\partial F/\partial\lambda = 0` at :math:`\lambda^*`, so they enter multiplied by a residual of
+    float64 size; they make the twin's second derivatives the loss's true ones.)"""
+
+    _imp_ = staticmethod(_numeric_aldr_lambda)
+
+    def fdiff(self, argindex=1):
+        alpha, lam0, ds = self.args[0], self.args[1], self.args[2:]
+        lam, log_k = self, sp.log(len(ds))
+        u = [v / lam for v in ds]
+        e = [sp.exp(v) for v in u]
+        p = [v / sum(e) for v in e]
+        mean = sum(pk * uk for pk, uk in zip(p, u))
+        dg_dlam = sum(pk * (uk - mean) ** 2 for pk, uk in zip(p, u)) / lam - alpha * log_k / lam0
+        if argindex == 1:
+            dg = -(log_k / lam0) * (lam - lam0)
+        elif argindex == 2:
+            dg = alpha * log_k * lam / lam0 ** 2
+        else:
+            k = argindex - 3
+            dg = -p[k] * (u[k] - mean) / lam
+        return -dg / dg_dlam
+
+    def _eval_evalf(self, prec):
+        return sp.Float(_numeric_aldr_lambda(*[float(a) for a in self.args]), prec)
+
+    def _latex(self, printer):
+        return r"\lambda^*"
+
+
+def aldr_kl(z, target, *, lam=10.0, margin=0.1, alpha=2.0):
+    r""":math:`\lambda^*\log\bigl(\frac1K\sum_k e^{d_k/\lambda^*}\bigr)
+    - \frac{\alpha\log K}{2\lambda_0}(\lambda^* - \lambda_0)^2`,
+    :math:`d_k = c\,1[k\ne y] + z_k - z_y`, :math:`\lambda^*` = :class:`AldrLambda` (the maximiser)."""
+    lam0, c, alpha = _num(lam), _num(margin), _num(alpha)
+    out = []
+    for row, y in _rows(z, target):
+        k = len(row)
+        d = [(0 if j == y else c) + v - row[y] for j, v in enumerate(row)]
+        lam_star = AldrLambda(alpha, lam0, *d)
+        out.append(lam_star * sp.log(sum(sp.exp(v / lam_star) for v in d) / k)
+                   - alpha * sp.log(k) / (2 * lam0) * (lam_star - lam0) ** 2)
     return out
 
 
