@@ -148,6 +148,10 @@ def _bad_inputs(spec):
         ]
     else:
         cases += [("C mismatch", inputs, target[:, :-1], {}, ValueError, "target")]
+        for value, word in ((float("nan"), "NaN"), (float("inf"), "+inf"), (float("-inf"), "-inf")):
+            bad = target.clone()
+            bad[1, 2 % target.shape[1]] = value        # a score target is data too: its finiteness is checked
+            cases.append((f"{word} in the score target", inputs, bad, {}, ValueError, "inf" if "inf" in word else word))
     for kwargs, exc, fragment in spec.bad_params:
         cases.append((f"bad {sorted(kwargs)}", inputs, target, kwargs, exc, fragment))
     return cases

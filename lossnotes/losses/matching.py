@@ -46,7 +46,7 @@ def check_scores(pred, target, *, ndim=(1, 2), pred_name: str = "pred", target_n
             raise ValueError(f"{target_name} has {target.shape[0]} samples but {pred_name} has {pred.shape[0]}")
         raise ValueError(f"{target_name} must have the shape of {pred_name}, {tuple(pred.shape)}, "
                          f"got {tuple(target.shape)}")
-    check_float_tensor(target, target_name, ndim=ndim)
+    check_float_tensor(target, target_name, ndim=ndim, deferrable=False)   # +-inf scores can give finite losses
     dtype = compute_dtype(pred)
     return pred.to(dtype), target.detach().to(dtype)
 

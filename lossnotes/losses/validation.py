@@ -87,8 +87,10 @@ def _shape(t: torch.Tensor) -> str:
 
 
 def check_float_tensor(x, name: str, *, ndim: int | Sequence[int] | None = None,
-                       finite: bool = True) -> torch.Tensor:
-    """A floating-point tensor of the given rank with no NaN/inf (and at least one element)."""
+                       finite: bool = True, deferrable: bool = True) -> torch.Tensor:
+    """A floating-point tensor of the given rank with no NaN/inf (and at least one element). Inside a
+    :func:`checks_output` loss the finiteness is read off the loss's output, unless ``deferrable=False`` (an
+    input whose non-finite values can leave the output finite, such as a score target through a sigmoid)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
@@ -102,7 +104,7 @@ def check_float_tensor(x, name: str, *, ndim: int | Sequence[int] | None = None,
     if x.numel() == 0:
         raise ValueError(f"{name} is empty (shape {_shape(x)}); a loss needs at least one sample and one class")
     if finite and _VALUE_CHECKS.get():
-        deferred = _DEFERRED.get()
+        deferred = _DEFERRED.get() if deferrable else None
         if deferred is not None:
             deferred.append((x, name))
         elif not _all_finite(x):
