@@ -66,7 +66,7 @@ def mean_band(ax, x, runs, *, color=None, label=None, alpha: float = 0.2, **line
     """Draw the mean of ``runs`` over its columns (one column per seed) against ``x``, and the min-max band.
 
     ``runs`` is 2-D, one row per ``x`` (a ``DataFrame`` pivoted to epoch x seed works). With a single column
-    only the line is drawn. Returns the line.
+    only the line is drawn; with a single row (one epoch) the min-max range is a vertical bar. Returns the line.
     """
     values = np.asarray(runs, dtype=float)
     if values.ndim == 1:
@@ -74,9 +74,12 @@ def mean_band(ax, x, runs, *, color=None, label=None, alpha: float = 0.2, **line
     if values.ndim != 2 or values.shape[0] != len(x) or values.shape[1] == 0:
         raise ValueError(f"runs must be 2-D with one row per x value ({len(x)}), got shape {values.shape}")
     (line,) = ax.plot(x, np.nanmean(values, axis=1), color=color, label=label, **line_kw)
-    if values.shape[1] > 1:
+    if values.shape[1] > 1 and values.shape[0] > 1:
         ax.fill_between(x, np.nanmin(values, axis=1), np.nanmax(values, axis=1), color=line.get_color(),
                         alpha=alpha, lw=0)
+    elif values.shape[1] > 1:
+        ax.vlines(x, np.nanmin(values, axis=1), np.nanmax(values, axis=1), color=line.get_color(),
+                  alpha=max(alpha, 0.4), lw=6)
     return line
 
 

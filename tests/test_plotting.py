@@ -80,7 +80,11 @@ def test_mean_band_draws_mean_and_min_max():
     assert not ax2.collections
     with pytest.raises(ValueError, match="one row per x"):
         mean_band(ax2, [1, 2, 3], [[1.0], [2.0]])
-    plt.close(f), plt.close(f2)
+    f3, ax3 = plt.subplots()
+    mean_band(ax3, [1], [[0.2, 0.6]])                     # one epoch, two seeds: the range as a vertical bar
+    (bar,) = ax3.collections
+    assert sorted(bar.get_segments()[0][:, 1]) == [0.2, 0.6]
+    plt.close(f), plt.close(f2), plt.close(f3)
 
 
 def test_figure_legend_collects_each_label_once_outside(tmp_path):
