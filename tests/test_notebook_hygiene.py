@@ -31,6 +31,25 @@ def test_notebook_validates_without_warnings(path):
     assert raw["metadata"]["kernelspec"]["name"] == "python3"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_figure_says_what_to_see(path):
+    """A cell that draws a figure (save_figure / plt.show) is followed by a '*What to see:*' line: in the
+    markdown cells right after it, or displayed by the cell itself (a line computed from the results)."""
+    cells = nbformat.read(str(path), as_version=4).cells
+    silent = []
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "code" or not any(k in cell.source for k in ("save_figure(", "plt.show()")):
+            continue
+        told = "What to see:*" in cell.source
+        j = i + 1
+        while not told and j < len(cells) and cells[j].cell_type == "markdown":
+            told = "What to see:*" in cells[j].source
+            j += 1
+        if not told:
+            silent.append(i)
+    assert not silent, f"{path.name}: the figures of cells {silent} have no '*What to see:*' line after them"
+
+
 def _git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
 
