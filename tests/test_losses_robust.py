@@ -1,7 +1,9 @@
 """Limits and identities of the robust losses (lossnotes.losses.robust) that the battery does not cover:
 GCE q -> 0 is CE and q = 1 is 1 - p_y; comp-sum's tau identities; symmetry sums (NCE sums to 1 over k, MAE
 and RCE to constants, CE does not); bi-tempered t1 = t2 = 1 is CE and is bounded for t1 < 1; LDR-KL's
-limits; Taylor CE approaches CE as the order grows; official variants; bad inputs."""
+limits; Taylor CE approaches CE as the order grows; official variants; bad inputs; ALDR-KL's solver (residual,
+global maximum, two local maxima), its limits and bounds, the official update as its fixed point, convexity and
+the implicit Hessian term."""
 import math
 
 import numpy as np
@@ -11,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 import lossnotes.losses as L
+import lossnotes.losses.robust as R
 from lossnotes import symbolic as S
 
 
@@ -164,3 +167,208 @@ def test_bad_inputs(call, exc, match):
     z, y = _batch()
     with pytest.raises(exc, match=match):
         call(z, y)
+
+
+# ---- ALDR-KL ----------------------------------------------------------------------------------------
+
+def _aldr_setting(d, lam0, alpha):
+    k = d.shape[1]
+    return math.log(k), alpha * math.log(k) / lam0, lam0 * (1 - 1 / alpha)
+
+
+def _aldr_on_grid(d, lam0, alpha, points=20001):
+    """(F, G) of the ALDR-KL objective on a dense grid of lambda, (N, points): the brute-force reference."""
+    log_k, a, lo = _aldr_setting(d, lam0, alpha)
+    f, g = [], []
+    chunk = max(1, 2 ** 22 // d.numel())                             # at most 4M elements at a time
+    for lams in torch.linspace(lo, lam0, points, dtype=torch.float64).split(chunk):
+        u = d[:, None, :] / lams[None, :, None]
+        log_p = torch.log_softmax(u, 2)
+        f.append(lams * (torch.logsumexp(u, 2) - log_k) - 0.5 * a * (lams - lam0) ** 2)
+        g.append(-((log_p.exp() * log_p).sum(2) + log_k) - a * (lams - lam0))
+    return torch.cat(f, 1), torch.cat(g, 1)
+
+
+def _one_high_logit_rows(k, top, target=1):
+    """Rows with one large logit (class 0) and the others 0, the label elsewhere: the objective over lambda
+    turns non-concave as the large logit crosses the temperature range."""
+    z = torch.zeros(len(top), k, dtype=torch.float64)
+    z[:, 0] = top
+    return z, torch.full((len(top),), target)
+
+
+@pytest.mark.parametrize("k,scale,lam0,alpha", [(10, 3.0, 10.0, 2.0), (10, 30.0, 10.0, 2.0), (5, 3.0, 1.0, 1.5),
+                                                (100, 20.0, 1.0, 1.5), (1000, 30.0, 10.0, 2.0), (1000, 5.0, 10.0, 1.1)])
+def test_aldr_lambda_solves_the_stationarity_condition_at_the_global_maximum(k, scale, lam0, alpha):
+    """lambda* is a root of G to float64 precision, inside [lam (1 - 1/alpha), lam], and its objective is the largest
+    on a grid of 20001 lambdas (the global maximum, not just a stationary point)."""
+    z, y = _batch(64 if k <= 100 else 8, k, scale=scale, seed=k)
+    margin = 0.1
+    d = R._ldr_scores(z, y, margin)
+    lam = L.aldr_lambda(z, y, lam=lam0, margin=margin, alpha=alpha)
+    log_k, a, lo = _aldr_setting(d, lam0, alpha)
+    f, g, _ = R._aldr_objective(d, lam[:, None], lam0, a, log_k)
+    assert float(g.abs().max()) < 1e-12
+    assert bool(((lam >= lo) & (lam <= lam0)).all())
+    f_grid, _ = _aldr_on_grid(d, lam0, alpha, points=20001 if k <= 100 else 4001)
+    assert float((f.squeeze(1) - f_grid.amax(1)).min()) > -1e-12
+    torch.testing.assert_close(L.aldr_kl(z, y, lam=lam0, margin=margin, alpha=alpha, reduction="none"),
+                               f.squeeze(1), rtol=1e-13, atol=1e-13)
+
+
+def test_aldr_lambda_picks_the_higher_of_two_local_maxima():
+    """With K = 1000 the objective over lambda can have two local maxima (its curvature Var_p(d) / lambda^3 - a
+    changes sign where p_lambda splits its mass between one class and the rest): here for one logit of about 52-55
+    and 999 zeros. Both are found by bisection in their own sign change of G on a grid; the loss is the higher one,
+    and which one is higher changes along the rows (so neither the smallest nor the largest root would do)."""
+    k, lam0, alpha = 1000, 10.0, 2.0
+    log_k, a, lo = math.log(k), alpha * math.log(k) / lam0, lam0 * (1 - 1 / alpha)
+    z, y = _one_high_logit_rows(k, torch.linspace(50.0, 58.0, 33, dtype=torch.float64))
+    d = R._ldr_scores(z, y, 0.1)
+    grid = torch.linspace(lo, lam0, 4001, dtype=torch.float64)
+    g = torch.cat([R._aldr_objective(d, v.expand(len(d), 1), lam0, a, log_k)[1] for v in grid], 1)
+    change = (g[:, :-1] > 0) & (g[:, 1:] <= 0)
+    two = change.sum(1) == 2
+    assert int(two.sum()) >= 5                                       # the case exists: this test tests something
+    j = change[two].nonzero()[:, 1].reshape(-1, 2)                   # (rows, 2) brackets [grid[j], grid[j + 1]]
+    left, right = grid[j], grid[j + 1]
+    dd = d[two].repeat_interleave(2, 0)
+    for _ in range(60):                                              # bisection of G in each bracket
+        mid = 0.5 * (left + right)
+        rising = R._aldr_objective(dd, mid.reshape(-1, 1), lam0, a, log_k)[1].reshape(-1, 2) > 0
+        left, right = torch.where(rising, mid, left), torch.where(rising, right, mid)
+    roots = 0.5 * (left + right)
+    f = R._aldr_objective(dd, roots.reshape(-1, 1), lam0, a, log_k)[0].reshape(-1, 2)
+    got = L.aldr_kl(z[two], y[two], lam=lam0, margin=0.1, alpha=alpha, reduction="none")
+    torch.testing.assert_close(got, f.amax(1), rtol=0, atol=1e-12)
+    lam = L.aldr_lambda(z[two], y[two], lam=lam0, margin=0.1, alpha=alpha)
+    torch.testing.assert_close(lam, roots.gather(1, f.argmax(1, keepdim=True)).squeeze(1), rtol=1e-9, atol=0)
+    winner = f.argmax(1)
+    assert bool((winner == 0).any()) and bool((winner == 1).any())
+
+
+def test_aldr_stationarity_is_the_official_update_and_its_fixed_point():
+    """SymPy: h(lam) = lam log mean exp(d / lam) has h' = -KL(p_lam || 1/K) and h'' = Var_p(d) / lam^3, so
+    F' = 0 reads lam = lam0 (1 - KL / (alpha log K)), the official code's per-sample update. Iterating that update
+    on our d (from lam0, where the objective is concave) reaches the solver's lambda*."""
+    k = 3
+    lam, lam0, alpha = sp.symbols("lambda lambda_0 alpha", positive=True)
+    d = sp.symbols("d0:3", real=True)
+    e = [sp.exp(v / lam) for v in d]
+    p = [v / sum(e) for v in e]
+    h = lam * sp.log(sum(e) / k)
+    kl = sum(pk * sp.log(k * pk) for pk in p)
+    mean = sum(pk * v for pk, v in zip(p, d))
+    var = sum(pk * (v - mean) ** 2 for pk, v in zip(p, d))
+    point = {d[0]: sp.Rational(3, 10), d[1]: sp.Rational(-7, 5), d[2]: sp.Rational(11, 4), lam: sp.Rational(7, 3)}
+    for expr in (sp.diff(h, lam) + kl, sp.diff(h, lam, 2) - var / lam ** 3):
+        assert abs(float(expr.subs(point).evalf(40))) < 1e-30
+    assert sp.simplify(sp.expand_log(kl.subs(point) - (sum(pk * (v / lam) for pk, v in zip(p, d))
+                                                      - sp.log(sum(e)) + sp.log(k)).subs(point), force=True)) == 0
+    kl_s = sp.Symbol("KL", nonnegative=True)
+    stationary = sp.solve(sp.Eq(-kl_s - alpha * sp.log(k) / lam0 * (lam - lam0), 0), lam)
+    assert len(stationary) == 1 and sp.simplify(stationary[0] - lam0 * (1 - kl_s / (alpha * sp.log(k)))) == 0
+
+    z, y = _batch(32, 10, scale=2.0, seed=3)
+    lam_star = L.aldr_lambda(z, y, lam=10.0, margin=0.1, alpha=2.0)
+    dd = R._ldr_scores(z, y, 0.1)
+    it = torch.full((32, 1), 10.0, dtype=torch.float64)
+    for _ in range(500):
+        log_p = torch.log_softmax(dd / it, 1)
+        it = 10.0 * (1 - ((log_p.exp() * log_p).sum(1, keepdim=True) + math.log(10)) / (2.0 * math.log(10)))
+    torch.testing.assert_close(it.squeeze(1), lam_star, rtol=1e-10, atol=0)
+
+
+def test_aldr_kl_limits_and_bounds():
+    """alpha -> oo is LDR-KL at lam; otherwise
+    LDR-KL(lam) <= ALDR-KL <= min(LDR-KL(lo), LDR-KL(lam) + lam log K / (2 alpha)): the lower end is lambda = lam with no penalty; the upper ends use that h is decreasing (h' = -KL <= 0) and
+    convex, h(lambda) <= h(lam) + (lam - lambda) KL <= h(lam) + (lam - lambda) log K, whose excess over the penalty
+    peaks at (log K)^2 / (2 a) = lam log K / (2 alpha)."""
+    z, y = _batch(64, 10, scale=4.0)
+    k, lam0, margin = 10, 3.0, 0.5
+    ldr = lambda lam: L.ldr_kl(z, y, lam=lam, margin=margin, reduction="none")  # noqa: E731
+    torch.testing.assert_close(L.aldr_kl(z, y, lam=lam0, margin=margin, alpha=1e12, reduction="none"), ldr(lam0),
+                               rtol=1e-10, atol=1e-10)
+    for alpha in (1.2, 2.0, 8.0):
+        got = L.aldr_kl(z, y, lam=lam0, margin=margin, alpha=alpha, reduction="none")
+        upper = torch.minimum(ldr(lam0 * (1 - 1 / alpha)), ldr(lam0) + lam0 * math.log(k) / (2 * alpha))
+        assert bool((got >= ldr(lam0) - 1e-12).all()) and bool((got <= upper + 1e-12).all())
+        assert float((got - ldr(lam0)).max()) > 1e-3                 # the adversary's lambda matters
+        assert float((upper - got).max()) > 1e-3                     # and the upper bound is not the loss
+
+
+def test_aldr_kl_is_the_q_side_objective_at_the_worst_case_weights():
+    """Maximising over lambda first: ALDR-KL = max_q q.d - lam KL(q) + lam KL(q)^2 / (2 alpha log K); at
+    q = softmax(d / lambda*) the value equals the loss (the stationarity condition makes the two forms agree)."""
+    z, y = _batch(32, 7, scale=3.0, seed=5)
+    lam0, alpha, margin, k = 4.0, 1.7, 0.2, 7
+    d = R._ldr_scores(z, y, margin)
+    lam = L.aldr_lambda(z, y, lam=lam0, margin=margin, alpha=alpha)[:, None]
+    log_q = torch.log_softmax(d / lam, 1)
+    q = log_q.exp()
+    kl = (q * log_q).sum(1) + math.log(k)
+    q_side = (q * d).sum(1) - lam0 * kl + lam0 * kl ** 2 / (2 * alpha * math.log(k))
+    torch.testing.assert_close(q_side, L.aldr_kl(z, y, lam=lam0, margin=margin, alpha=alpha, reduction="none"),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_aldr_kl_is_convex_and_its_hessian_adds_the_implicit_term():
+    """Convex in z (a maximum over lambda of convex functions): chords lie above the loss. Its Hessian, from
+    finite differences of the (exact) gradient, is PSD and equals the Hessian at fixed lambda* (autograd's double
+    backward) plus g g^T / |dG/dlambda|, g = dG/dz (implicit function theorem); the twin's implicit derivative
+    of lambda* matches finite differences of aldr_lambda."""
+    z, y = _batch(200, 5, scale=4.0, seed=7)
+    w, _ = _batch(200, 5, scale=4.0, seed=8)
+    hp = {"lam": 2.0, "margin": 0.5, "alpha": 1.5}
+    f = lambda x: L.aldr_kl(x, y, **hp, reduction="none")  # noqa: E731
+    for t in (0.25, 0.5, 0.75):
+        assert bool((f(t * z + (1 - t) * w) <= t * f(z) + (1 - t) * f(w) + 1e-12).all())
+
+    row, target, h, k = z[:1].clone(), y[:1], 1e-5, 5
+    log_k, a, _ = _aldr_setting(row, hp["lam"], hp["alpha"])
+
+    def grad(x):
+        x = x.clone().requires_grad_(True)
+        return torch.autograd.grad(L.aldr_kl(x, target, **hp), x)[0].squeeze(0)
+
+    eye = torch.eye(k, dtype=torch.float64)
+    fd = torch.stack([(grad(row + h * eye[j]) - grad(row - h * eye[j])) / (2 * h) for j in range(k)])
+    assert float(torch.linalg.eigvalsh(0.5 * (fd + fd.T)).min()) > -1e-7
+    fixed = torch.autograd.functional.hessian(lambda x: L.aldr_kl(x, target, **hp), row).reshape(k, k)
+    lam = L.aldr_lambda(row, target, **hp)[:, None]
+    x = row.clone().requires_grad_(True)
+    _, g, dg_dlam = R._aldr_objective(R._ldr_scores(x, target, hp["margin"]), lam, hp["lam"], a, log_k)
+    (dg_dz,) = torch.autograd.grad(g.sum(), x)
+    implicit = torch.outer(dg_dz[0], dg_dz[0]) / -dg_dlam.item()
+    torch.testing.assert_close(fd, fixed + implicit, rtol=1e-5, atol=1e-7)
+    assert float(implicit.abs().max()) > 1e-3                        # fixed lambda alone is not the Hessian
+
+    sym = S.logit_symbols(1, k)
+    d_sym = [(0 if j == int(target) else sp.Rational(1, 2)) + v - sym[int(target)] for j, v in enumerate(sym)]
+    lam_sym = S.AldrLambda(sp.Rational(3, 2), 2, *d_sym)
+    twin_dlam = S.lambdify(list(sym), [sp.diff(lam_sym, v) for v in sym])(*row.squeeze(0).tolist())
+    fd_dlam = [float((L.aldr_lambda(row + h * eye[j], target, **hp) - L.aldr_lambda(row - h * eye[j], target, **hp))
+                     / (2 * h)) for j in range(k)]
+    np.testing.assert_allclose(np.asarray(twin_dlam, dtype=float), fd_dlam, rtol=1e-6, atol=1e-9)
+
+
+def test_aldr_kl_grows_like_the_hinge():
+    """Not bounded: ALDR-KL lies within lam log K of the hinge max(0, max_k d_k), which grows linearly."""
+    k, lam0 = 6, 2.0
+    z, y = _batch(16, k, scale=1.0, seed=9)
+    for t in (1.0, 10.0, 1e3):
+        zt = t * z
+        d = R._ldr_scores(zt, y, 0.1)
+        hinge = d.amax(1)
+        got = L.aldr_kl(zt, y, lam=lam0, alpha=2.0, reduction="none")
+        assert bool(((got <= hinge + 1e-9) & (got >= hinge - lam0 * math.log(k) - 1e-9)).all())
+    assert float(got.max()) > 100
+
+
+def test_aldr_kl_rejects_alpha_at_most_one_and_says_why():
+    z, y = _batch()
+    for alpha in (1.0, 0.5, -2.0):
+        with pytest.raises(ValueError, match=r"alpha must be > 1.*reaches lambda = 0"):
+            L.aldr_kl(z, y, alpha=alpha)
+    with pytest.raises(ValueError, match="alpha"):
+        L.aldr_lambda(z, y, alpha=float("nan"))
