@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .reduction import reduce_loss
-from .validation import (check_choice, check_class_target, check_logits, check_scalar, compute_dtype)
+from .validation import (checks_output, check_choice, check_class_target, check_logits, check_scalar, compute_dtype)
 
 __all__ = ["mae_loss", "generalized_ce", "comp_sum", "normalized_ce", "reverse_ce", "normalized_focal",
            "active_passive", "symmetric_ce", "taylor_ce", "bi_tempered_logistic", "ldr_kl",
@@ -62,28 +62,23 @@ def _one_minus(logp):
     return -torch.expm1(logp)
 
 
-def _log1m_softmax(z, logp):
-    r""":math:`\log(1 - p_k)` for every class, finite for any finite logits.
-
-    For the arg-max class, :math:`1 - p_k = \sum_{j\ne k} p_j` is a log-sum-exp over the other classes
-    (it may be far below float precision of 1); for the others :math:`p_k \le 1/2` and ``log1p(-p_k)`` is
-    exact. The arg-max's ``p`` is replaced by 0 before ``log1p`` so that its unused branch has a finite
-    gradient (a ``where`` passes 0 times the branch's derivative, which must not be inf)."""
-    top = z.argmax(dim=1, keepdim=True)
-    is_top = torch.zeros_like(z, dtype=torch.bool).scatter_(1, top, True)
-    others = z.masked_fill(is_top, float("-inf"))
-    lse = torch.logsumexp(z, dim=1, keepdim=True)
-    log1m_top = torch.logsumexp(others, dim=1, keepdim=True) - lse            # (N, 1)
-    p_safe = torch.exp(logp).masked_fill(is_top, 0.0)
-    return torch.where(is_top, log1m_top.expand_as(z), torch.log1p(-p_safe))
+def _one_minus_softmax(logp):
+    r""":math:`1 - p_k` for every class (N, C), from :math:`\log p`, each to rounding: ``1 - p_k`` for the classes
+    other than the arg-max (:math:`p_k \le 1/2`: no cancellation) and :math:`\sum_{j\ne k} p_j` for the arg-max
+    (which may be far below float precision of 1). Two passes over (N, C) besides the exp, instead of two
+    log-sum-exps."""
+    p = torch.exp(logp)
+    top = logp.argmax(dim=1, keepdim=True)
+    others = p.scatter(1, top, 0.0).sum(1, keepdim=True)
+    return (1.0 - p).scatter(1, top, others)
 
 
 def _log1m_softmax_at(logp, target):
     r""":math:`\log(1 - p_y)` of the target class only, ``(N,)``, from :math:`\log p` (N, C): the log of
     :math:`\sum_{k \ne y} p_k`, a sum of terms each exact to rounding (no cancellation when :math:`p_y` rounds to 1).
     Where every other :math:`p_k` underflows, the sum is held at the dtype's smallest normal number (the true value is
-    below it, and its gradient is negligible). One exp and one sum over (N, C), instead of :func:`_log1m_softmax`'s
-    several passes (for losses that need the target's factor alone, e.g. focal loss)."""
+    below it, and its gradient is negligible). One exp and one sum over (N, C), for losses that need the target's
+    factor alone (e.g. focal loss); :func:`_one_minus_softmax` gives every class's."""
     others = torch.exp(logp).scatter(1, target[:, None], 0.0).sum(1)
     return torch.log(others.clamp_min(torch.finfo(logp.dtype).tiny))
 
@@ -117,10 +112,11 @@ def _mae(logp_y, variant):
 
 
 def _focal_terms(z, logp, gamma, detach):
-    r"""FL_k = -(1 - p_k)^gamma log p_k for every class (N, C)."""
+    r"""FL_k = -(1 - p_k)^gamma log p_k for every class (N, C). Where :math:`1 - p_k` underflows it is held at the
+    dtype's smallest normal number, as in :func:`_log1m_softmax_at` (finite gradient for gamma < 1)."""
     if gamma == 0.0:
         return -logp
-    w = torch.exp(gamma * _log1m_softmax(z, logp))
+    w = _one_minus_softmax(logp).clamp_min(torch.finfo(logp.dtype).tiny).pow(gamma)
     if detach:
         w = w.detach()
     return -w * logp
@@ -138,6 +134,7 @@ def _nce(logp, logp_y):
     return logp_y / logp.sum(1)
 
 
+@checks_output
 def mae_loss(logits, target, *, variant="paper", reduction="mean"):
     r"""Mean absolute error between the softmax and the one-hot label (Ghosh et al. 2017, Sec. 3).
 
@@ -157,6 +154,7 @@ def mae_loss(logits, target, *, variant="paper", reduction="mean"):
     return reduce_loss(_mae(logp_y, variant), reduction)
 
 
+@checks_output
 def generalized_ce(logits, target, *, q=0.7, reduction="mean"):
     r"""Generalized cross-entropy :math:`\mathcal L_q` (Zhang & Sabuncu 2018, Eq. 6).
 
@@ -174,6 +172,7 @@ def generalized_ce(logits, target, *, q=0.7, reduction="mean"):
     return reduce_loss(-torch.expm1(q * logp_y) / q, reduction)
 
 
+@checks_output
 def comp_sum(logits, target, *, tau, reduction="mean"):
     r"""Comp-sum loss :math:`\Phi^\tau` (Mao, Mohri & Zhong 2023, Sec. 2).
 
@@ -198,6 +197,7 @@ def comp_sum(logits, target, *, tau, reduction="mean"):
     return reduce_loss(_comp_sum(logp_y, tau), reduction)
 
 
+@checks_output
 def normalized_ce(logits, target, *, reduction="mean"):
     r"""Normalized cross-entropy (Ma et al. 2020, Eq. 3 with CE).
 
@@ -211,6 +211,7 @@ def normalized_ce(logits, target, *, reduction="mean"):
     return reduce_loss(_nce(logp, logp_y), reduction)
 
 
+@checks_output
 def reverse_ce(logits, target, *, log_zero=-4.0, variant="paper", reduction="mean"):
     r"""Reverse cross-entropy (Wang et al. 2019, Eq. 5; Ma et al. 2020's passive loss).
 
@@ -246,6 +247,7 @@ def normalized_focal(logits, target, *, gamma=0.5, variant="paper", reduction="m
     return reduce_loss(_nfl(z, logp, target, gamma, variant), reduction)
 
 
+@checks_output
 def active_passive(logits, target, *, active="nce", passive="rce", alpha=1.0, beta=1.0, gamma=0.5,
                    log_zero=-4.0, variant="paper", reduction="mean"):
     r"""Active-passive loss (APL, Ma et al. 2020, Eq. 6): :math:`\alpha\,\ell_{\rm active} + \beta\,\ell_{\rm passive}`.
@@ -286,6 +288,7 @@ def active_passive(logits, target, *, active="nce", passive="rce", alpha=1.0, be
     return reduce_loss(alpha * act + beta * pas, reduction)
 
 
+@checks_output
 def symmetric_ce(logits, target, *, alpha=0.1, beta=1.0, log_zero=-4.0, variant="paper", reduction="mean"):
     r"""Symmetric cross-entropy (SCE, Wang et al. 2019, Eq. 6): CE plus reverse CE.
 
@@ -305,6 +308,7 @@ def symmetric_ce(logits, target, *, alpha=0.1, beta=1.0, log_zero=-4.0, variant=
     return reduce_loss(-alpha * logp_y + beta * _rce(logp, logp_y, target, a, variant), reduction)
 
 
+@checks_output
 def taylor_ce(logits, target, *, order=2, reduction="mean"):
     r"""Taylor cross-entropy (Feng et al. 2020, Eq. 6): CE's Taylor series in :math:`1 - p_y`, cut at ``order``.
 
