@@ -552,7 +552,7 @@ def ldr_kl(logits, target, *, lam=1.0, margin=1.0, reduction="mean"):
 #: Grid points of the scan that picks, among several local maxima over lambda, the bracket of the largest
 #: (rows whose objective is provably concave in lambda skip it; see :func:`aldr_kl`).
 ALDR_SCAN_POINTS = 9
-#: Upper bound on the safeguarded Newton steps of :func:`aldr_lambda` (float64 precision takes 4-8 in practice;
+#: Upper bound on the safeguarded Newton steps of :func:`aldr_lambda` (float64 precision takes 4-6 in practice;
 #: bisection alone would need about 60).
 ALDR_MAX_STEPS = 100
 
@@ -564,13 +564,16 @@ def _aldr_objective(d, lam, lam0, a, log_k):
     :math:`G' = \mathrm{Var}_{p_\lambda}(d/\lambda)/\lambda - a`, with
     :math:`p_\lambda = \mathrm{softmax}(d/\lambda)`."""
     u = d / lam
-    log_z = torch.logsumexp(u, dim=1, keepdim=True)
-    log_p = u - log_z
-    p = torch.exp(log_p)
-    kl = (p * log_p).sum(1, keepdim=True) + log_k
-    mean_u = (p * u).sum(1, keepdim=True)
-    var_u = (p * (u - mean_u) ** 2).sum(1, keepdim=True)
-    value = lam * (log_z - log_k) - 0.5 * a * (lam - lam0) ** 2
+    top = u.amax(1, keepdim=True)
+    u = u - top                                   # <= 0: e^u cannot overflow, and E_p[u] carries no large offset
+    e = torch.exp(u)
+    total = e.sum(1, keepdim=True)
+    eu = e * u
+    mean_u = eu.sum(1, keepdim=True) / total
+    var_u = (eu * u).sum(1, keepdim=True) / total - mean_u * mean_u      # only Newton's step uses it
+    log_z = torch.log(total)
+    kl = mean_u - log_z + log_k                   # sum_k p_k log(K p_k), log p_k = u_k - log_z
+    value = lam * (top + log_z - log_k) - 0.5 * a * (lam - lam0) ** 2
     return value, -kl - a * (lam - lam0), var_u / lam - a
 
 
@@ -609,23 +612,22 @@ def _aldr_lambda(d, lam0, alpha):
     root of :math:`G(\lambda) = -\mathrm{KL}(p_\lambda\,\|\,\mathbf 1/K)
     - \frac{\alpha\log K}{\lambda_0}(\lambda - \lambda_0)`
     in the bracket of :func:`_aldr_bracket`, by Newton steps kept inside a bracket that each step shrinks (bisection
-    where a Newton step would leave it), until a step moves :math:`\lambda` by at most two float64 ulps."""
+    where a Newton step would leave it), until a step or the bracket is at most 8 float64 ulps of :math:`\lambda`."""
     d = d.detach().to(torch.float64)
     log_k = math.log(d.shape[1])
     a = alpha * log_k / lam0
     eps = torch.finfo(torch.float64).eps
     with torch.no_grad():
         left, right = _aldr_bracket(d, lam0, alpha, a, log_k)
-        _, g_left, _ = _aldr_objective(d, left, lam0, a, log_k)
-        right = torch.where(g_left > 0, right, left)                       # F' <= 0 at lo: the maximiser is lo
-        x = 0.5 * (left + right)
+        x = right                                   # lam0 (or the scan's bracket end): lambda* is usually near it
         for _ in range(ALDR_MAX_STEPS):
             _, g, dg = _aldr_objective(d, x, lam0, a, log_k)
             left, right = torch.where(g > 0, x, left), torch.where(g > 0, right, x)
             newton = x - g / dg
-            inside = (dg < 0) & (newton > left) & (newton < right)
+            inside = (dg < 0) & (newton >= left) & (newton <= right)
             new = torch.where(inside, newton, 0.5 * (left + right))
-            done = bool(((new - x).abs() <= 2 * eps * x).all())
+            close = (new - x).abs() <= 8 * eps * x                  # G's rounding moves Newton by a few ulps
+            done = bool((close | (right - left <= 8 * eps * x)).all())
             x = new
             if done:
                 break
@@ -655,7 +657,7 @@ def _check_alpha(alpha):
 
 
 def aldr_kl(logits, target, *, lam=10.0, margin=0.1, alpha=2.0, reduction="mean"):
-    r"""Adaptive LDR-KL (ALDR-KL, Zhu, Ying & Yang 2023, Sec. 5): LDR-KL (:func:`ldr_kl`) whose KL weight
+    r"""Adaptive LDR-KL (ALDR-KL, Zhu, Ying & Yang 2023): LDR-KL (:func:`ldr_kl`) whose KL weight
     :math:`\lambda` is chosen per sample by the adversary too, held near :math:`\lambda_0` by a quadratic penalty:
 
     .. math::
@@ -677,15 +679,18 @@ def aldr_kl(logits, target, *, lam=10.0, margin=0.1, alpha=2.0, reduction="mean"
     Computed by :func:`aldr_lambda` (float64, no gradient), then the objective at that :math:`\lambda^*`: by the
     envelope theorem its gradient in :math:`z` at fixed :math:`\lambda^*` is the loss's gradient, so autograd
     is exact to first order. Second derivatives through autograd are those at fixed :math:`\lambda`; the loss's
-    Hessian adds the positive semi-definite :math:`F_{z\lambda}F_{\lambda z}/|F_{\lambda\lambda}|`. For
-    :math:`K > 10` at :math:`\alpha = 2` the objective in :math:`\lambda` can have two local maxima; the solver
-    scans :data:`ALDR_SCAN_POINTS` values of :math:`\lambda` and refines the best.
+    Hessian adds the positive semi-definite :math:`F_{z\lambda}F_{\lambda z}/|F_{\lambda\lambda}|`. The objective
+    is concave in :math:`\lambda` where the range :math:`R` of :math:`d` has :math:`R^2 \le 4a\lambda_{lo}^3`
+    (:math:`a = \alpha\log K/\lambda_0`, Popoviciu's bound on the variance); elsewhere it can have two local maxima
+    (e.g. at :math:`K = 1000`, :math:`\alpha = 2`): for those rows :data:`ALDR_SCAN_POINTS` values of
+    :math:`\lambda` pick the sign change of :math:`F'` with the largest objective at its ends, and Newton refines it
+    (exact unless two maxima are closer in value than that grid can tell, where the loss has a kink anyway).
 
     The official code (github.com/Optimization-AI/ICML2023_LDR, ``ALDRLoss_V1``) keeps one :math:`\lambda` per
     training sample across epochs and updates it once per visit, :math:`\lambda \leftarrow \lambda_0(1 -
-    \mathrm{KL}(p\,\|\,\mathbf 1/K)/(\alpha\log K))` with :math:`p = \mathrm{softmax}(\tilde z/\lambda_{\rm old})` of
-    the logits :math:`\tilde z = z / (\|z\|_1/K)` (no margin in :math:`p`, :math:`10^{-5}` added to :math:`p`),
-    then evaluates this objective at the new :math:`\lambda`: one fixed-point step per epoch instead of the
+    \mathrm{KL}(p\,\|\,\mathbf 1/K)/(\alpha\log K))` with :math:`p = \mathrm{softmax}(\tilde z/\lambda_{\rm old})`
+    (no margin in :math:`p`, :math:`10^{-5}` added to it), then evaluates this objective at the new :math:`\lambda`,
+    all on L1-normalised logits :math:`\tilde z = z / (\|z\|_1/K)`: one fixed-point step per visit instead of the
     maximiser. A stateless loss cannot hold that state, so there is no ``variant="official"``.
 
     Args:
@@ -799,7 +804,7 @@ def _register():
     register(LossSpec(
         name="aldr_kl", fn=aldr_kl, twin=symbolic.aldr_kl, family="robust",
         paper="Zhu, Ying & Yang 2023, Label Distributionally Robust Losses for Multi-class Classification (ICML)",
-        equation="Sec. 5 (ALDR-KL), max over lambda of LDR-KL minus (alpha log K / (2 lambda_0)) (lambda - lambda_0)^2",
+        equation="ALDR-KL: max over lambda of LDR-KL minus (alpha log K / (2 lambda_0)) (lambda - lambda_0)^2",
         defaults={"lam": 10.0, "margin": 0.1, "alpha": 2.0},
         # convex in z (a maximum of convex functions), but not claimed: the battery's Hessian check
         # differentiates twice at fixed lambda*, which is not the loss's Hessian (tests/test_losses_robust.py
