@@ -592,10 +592,14 @@ def _aldr_bracket(d, lam0, alpha, a, log_k):
     spread = d.amax(1) - d.amin(1)
     scan = (spread * spread > 4.0 * a * lo ** 3).nonzero().squeeze(1)
     if scan.numel():
-        ds = d[scan]
+        ds, m = d[scan], len(scan)
         grid = torch.linspace(lo, lam0, ALDR_SCAN_POINTS, dtype=d.dtype, device=d.device)
         grid[-1] = lam0
-        values, slopes = zip(*(_aldr_objective(ds, g.expand(len(scan), 1), lam0, a, log_k)[:2] for g in grid))
+        values, slopes = [], []
+        for part in grid.split(max(1, 4 * n // m)):      # several grid points per pass, at most 4 N rows at a time
+            f, g, _ = _aldr_objective(ds.repeat(len(part), 1), part.repeat_interleave(m)[:, None], lam0, a, log_k)
+            values.append(f.view(len(part), m).T)
+            slopes.append(g.view(len(part), m).T)
         f, g = torch.cat(values, 1), torch.cat(slopes, 1)                   # (n_scan, points)
         rising = g > 0
         change = rising[:, :-1] & ~rising[:, 1:]
