@@ -312,3 +312,24 @@ def test_paired_difference_pairs_runs_by_seed(cache):
     assert comp.paired_difference("CE", "CE")["mean"] == 0.0
     with pytest.raises(ValueError, match="arm"):
         comp.paired_difference("CE", "nope")
+
+
+def test_cache_key_ignores_the_input_check_decorator(tmp_path):
+    """Adding @checks_output (which never changes a value) keeps a loss's cached runs; any other edit does not."""
+    import importlib.util
+
+    from lossnotes.experiments import _source_hash
+
+    def load(name, body):
+        path = tmp_path / f"{name}.py"
+        path.write_text("from lossnotes.losses.validation import checks_output\n\n\n" + body)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.loss
+
+    plain = load("plain", "def loss(z, y):\n    return z.sum()\n")
+    decorated = load("decorated", "@checks_output\ndef loss(z, y):\n    return z.sum()\n")
+    edited = load("edited", "def loss(z, y):\n    return 2 * z.sum()\n")
+    hashes = [_source_hash(f) for f in (plain, decorated, edited)]
+    assert hashes[0] and hashes[0] == hashes[1] != hashes[2]
