@@ -111,7 +111,7 @@ def _mae(logp_y, variant):
     return (1.0 if variant == "official" else 2.0) * _one_minus(logp_y)
 
 
-def _focal_terms(z, logp, gamma, detach):
+def _focal_terms(logp, gamma, detach):
     r"""FL_k = -(1 - p_k)^gamma log p_k for every class (N, C). Where :math:`1 - p_k` underflows it is held at the
     dtype's smallest normal number, as in :func:`_log1m_softmax_at` (finite gradient for gamma < 1)."""
     if gamma == 0.0:
@@ -122,8 +122,8 @@ def _focal_terms(z, logp, gamma, detach):
     return -w * logp
 
 
-def _nfl(z, logp, target, gamma, variant):
-    fl = _focal_terms(z, logp, gamma, detach=variant == "official")
+def _nfl(logp, target, gamma, variant):
+    fl = _focal_terms(logp, gamma, detach=variant == "official")
     den = fl.sum(1)
     if variant == "official":
         den = den.detach()
@@ -243,8 +243,8 @@ def normalized_focal(logits, target, *, gamma=0.5, variant="paper", reduction="m
     """
     check_choice(variant, "variant", ("paper", "official"))
     gamma = check_scalar(gamma, "gamma", low=0.0)
-    z, target, logp, _ = _setup(logits, target)
-    return reduce_loss(_nfl(z, logp, target, gamma, variant), reduction)
+    _, target, logp, _ = _setup(logits, target)
+    return reduce_loss(_nfl(logp, target, gamma, variant), reduction)
 
 
 @checks_output
@@ -274,15 +274,15 @@ def active_passive(logits, target, *, active="nce", passive="rce", alpha=1.0, be
     beta = check_scalar(beta, "beta", low=0.0)
     gamma = check_scalar(gamma, "gamma", low=0.0)
     a = _check_log_zero(log_zero, variant)
-    z, target, logp, logp_y = _setup(logits, target)
+    _, target, logp, logp_y = _setup(logits, target)
     if active == "nce":
         act = _nce(logp, logp_y)
     elif active == "nfl":
-        act = _nfl(z, logp, target, gamma, variant)
+        act = _nfl(logp, target, gamma, variant)
     elif active == "ce":
         act = -logp_y
     else:
-        fl = _focal_terms(z, logp, gamma, detach=variant == "official")
+        fl = _focal_terms(logp, gamma, detach=variant == "official")
         act = fl.gather(1, target[:, None]).squeeze(1)
     pas = _rce(logp, logp_y, target, a, variant) if passive == "rce" else _mae(logp_y, variant)
     return reduce_loss(alpha * act + beta * pas, reduction)
