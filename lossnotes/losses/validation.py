@@ -112,6 +112,15 @@ def check_float_tensor(x, name: str, *, ndim: int | Sequence[int] | None = None,
     return x
 
 
+def _output_finite(out) -> bool:
+    """A loss's output holds no NaN/inf (a 0-d loss read as one Python float: no reduction kernel)."""
+    if not isinstance(out, torch.Tensor):
+        return False
+    if out.dim() == 0:
+        return math.isfinite(out.item())
+    return bool(torch.isfinite(out).all())
+
+
 def checks_output(loss):
     """Decorator for a loss whose output is non-finite whenever an input holds NaN or +inf: the finiteness
     check of its float inputs is read off the output (O(1) for a reduced loss, O(N) for ``reduction="none"``)
@@ -133,7 +142,7 @@ def checks_output(loss):
             out = loss(*args, **kwargs)
         finally:
             _DEFERRED.reset(token)
-        if deferred and not (isinstance(out, torch.Tensor) and bool(torch.isfinite(out).all())):
+        if deferred and not _output_finite(out):
             for x, name in deferred:
                 if not _all_finite(x):
                     raise NonFiniteError(_non_finite_message(x, name))
@@ -166,7 +175,7 @@ def _non_finite_message(x: torch.Tensor, name: str) -> str:
 def _all_finite(x: torch.Tensor) -> bool:
     """True when x has no NaN/inf. One sum decides in the common case (a NaN or inf makes the sum
     non-finite); only a non-finite sum, which may also be plain overflow, pays for the element-wise test."""
-    if bool(torch.isfinite(x.sum())):
+    if math.isfinite(x.sum().item()):
         return True
     return bool(torch.isfinite(x).all())
 
