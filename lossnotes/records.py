@@ -186,8 +186,9 @@ class Recorder:
             if n_bad == len(r["seeds"]):
                 flag = f"all {n_bad} seeds degenerate ({reasons}); the mean is over them"
             note = flag if note is None else f"{note}; {flag}"
-        if r.get("lr_edge"):
-            edge = f"{LR_EDGE_NOTE} ({r['lr_edge']}); the best lr may lie outside it"
+        side = r.get("lr_edge")
+        if isinstance(side, str) and side:          # pandas fills a missing one with NaN, which is truthy
+            edge = f"{LR_EDGE_NOTE} ({side}); the best lr may lie outside it"
             note = edge if note is None else f"{note}; {edge}"
 
         def spread(name):  # pandas turns a missing spread (one seed) into NaN next to numbers

@@ -125,6 +125,9 @@ def test_add_summary_takes_everything_from_the_protocol(tmp_path, monkeypatch):
     edge = rec.add_summary({**row, "lr_edge": "top", "n_degenerate": 0, "degenerate": False}, table="Table 3",
                            row="CE", metric="test accuracy (%)", key="acc", setting="subset")
     assert edge.note.startswith(LR_EDGE_NOTE) and "(top)" in edge.note
+    inside = rec.add_summary({**row, "lr_edge": float("nan"), "n_degenerate": 0, "degenerate": False},
+                             table="Table 3", row="CE", metric="test accuracy (%)", key="acc", setting="subset")
+    assert inside.note is None          # a summary frame's missing lr_edge is NaN, not an edge
     rec.not_run(table="Table 4", reason="CIFAR-10 not available offline")
     path = rec.save()
     assert load_records(path) == rec.records
