@@ -642,22 +642,22 @@ def aldr_lambda(logits, target, *, lam=10.0, margin=0.1, alpha=2.0):
     r"""The per-sample :math:`\lambda^*` (N,) that :func:`aldr_kl` uses (float64, no gradient): the adversary's KL
     weight, in :math:`[\lambda_0(1 - 1/\alpha), \lambda_0]`; smaller for samples whose worst-case label weights
     are far from uniform."""
-    lam = check_scalar(lam, "lam", low=0.0, low_open=True)
-    margin = check_scalar(margin, "margin", low=0.0)
-    alpha = _check_alpha(alpha)
-    check_logits(logits, min_classes=2)
-    n, c = logits.shape
-    target = check_class_target(target, n, c)
+    target, lam, margin, alpha = _aldr_setup(logits, target, lam, margin, alpha)
     return _aldr_lambda(_ldr_scores(logits.detach().double(), target, margin), lam, alpha).squeeze(1)
 
 
-def _check_alpha(alpha):
+def _aldr_setup(logits, target, lam, margin, alpha):
+    """The checks :func:`aldr_lambda` and :func:`aldr_kl` share: ``(target as int64, lam, margin, alpha)``."""
+    lam = check_scalar(lam, "lam", low=0.0, low_open=True)
+    margin = check_scalar(margin, "margin", low=0.0)
     alpha = check_scalar(alpha, "alpha")
     if not alpha > 1.0:
         raise ValueError(f"alpha must be > 1, got {alpha!r}: the maximiser over lambda lies in "
                          f"[lam (1 - 1/alpha), lam], which for alpha <= 1 reaches lambda = 0 (the hinge limit), "
                          f"where the worst-case weights are not unique and the loss is not smooth")
-    return alpha
+    check_logits(logits, min_classes=2)
+    n, c = logits.shape
+    return check_class_target(target, n, c), lam, margin, alpha
 
 
 def aldr_kl(logits, target, *, lam=10.0, margin=0.1, alpha=2.0, reduction="mean"):
@@ -703,12 +703,8 @@ def aldr_kl(logits, target, *, lam=10.0, margin=0.1, alpha=2.0, reduction="mean"
         alpha: :math:`\alpha > 1`, the penalty's strength in units of :math:`\log K/\lambda_0` (2, the official run
             script's); :math:`\alpha \le 1` is rejected: the interval for :math:`\lambda` would reach 0.
     """
-    lam = check_scalar(lam, "lam", low=0.0, low_open=True)
-    margin = check_scalar(margin, "margin", low=0.0)
-    alpha = _check_alpha(alpha)
-    check_logits(logits, min_classes=2)
-    n, c = logits.shape
-    target = check_class_target(target, n, c)
+    target, lam, margin, alpha = _aldr_setup(logits, target, lam, margin, alpha)
+    c = logits.shape[1]
     z = logits.to(compute_dtype(logits))
     d = _ldr_scores(z, target, margin)
     lam_star = _aldr_lambda(d, lam, alpha)
